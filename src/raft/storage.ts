@@ -55,7 +55,10 @@ export class MemoryStorage implements Storage {
   private ents: Entry[] = [newEntry({})];
 
   initialState(): { hardState: HardState; confState: ConfState } {
-    return { hardState: { ...this.hardState }, confState: this.snap.metadata?.confState ?? emptyConfState() };
+    return {
+      hardState: { ...this.hardState },
+      confState: this.snap.metadata?.confState ?? emptyConfState(),
+    };
   }
 
   setHardState(hs: HardState): void {
@@ -70,7 +73,10 @@ export class MemoryStorage implements Storage {
     const offset = this.ents[0].index;
     if (lo <= offset) throw new RaftError('COMPACTED', `entries ${lo}: compacted up to ${offset}`);
     if (hi > this.lastIndex() + 1) {
-      throw new RaftError('UNAVAILABLE', `entries [${lo}, ${hi}) past last index ${this.lastIndex()}`);
+      throw new RaftError(
+        'UNAVAILABLE',
+        `entries [${lo}, ${hi}) past last index ${this.lastIndex()}`,
+      );
     }
     // Only the dummy entry: nothing to return.
     if (this.ents.length === 1) return [];
@@ -80,7 +86,8 @@ export class MemoryStorage implements Storage {
   term(i: number): number {
     const offset = this.ents[0].index;
     if (i < offset) throw new RaftError('COMPACTED', `term ${i}: compacted up to ${offset}`);
-    if (i - offset >= this.ents.length) throw new RaftError('UNAVAILABLE', `term ${i}: past last index`);
+    if (i - offset >= this.ents.length)
+      throw new RaftError('UNAVAILABLE', `term ${i}: past last index`);
     return this.ents[i - offset].term;
   }
 
@@ -99,7 +106,10 @@ export class MemoryStorage implements Storage {
   /** Replaces the whole contents with a snapshot received from the leader. */
   applySnapshot(snap: Snapshot): void {
     if (snapIndex(this.snap) >= snapIndex(snap)) {
-      throw new RaftError('SNAPSHOT_OUT_OF_DATE', `snapshot ${snapIndex(snap)} is older than ${snapIndex(this.snap)}`);
+      throw new RaftError(
+        'SNAPSHOT_OUT_OF_DATE',
+        `snapshot ${snapIndex(snap)} is older than ${snapIndex(this.snap)}`,
+      );
     }
     this.snap = snap;
     this.ents = [newEntry({ index: snapIndex(snap), term: snap.metadata?.term ?? 0 })];
@@ -111,7 +121,10 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     if (i <= snapIndex(this.snap)) {
-      throw new RaftError('SNAPSHOT_OUT_OF_DATE', `snapshot at ${i} is not newer than ${snapIndex(this.snap)}`);
+      throw new RaftError(
+        'SNAPSHOT_OUT_OF_DATE',
+        `snapshot at ${i} is not newer than ${snapIndex(this.snap)}`,
+      );
     }
     if (i > this.lastIndex()) {
       throw new RaftError('UNAVAILABLE', `snapshot at ${i} is past last index ${this.lastIndex()}`);
@@ -119,7 +132,11 @@ export class MemoryStorage implements Storage {
     const offset = this.ents[0].index;
     this.snap = {
       data: Buffer.from(data),
-      metadata: { index: i, term: this.ents[i - offset].term, confState: cs ?? this.snap.metadata?.confState },
+      metadata: {
+        index: i,
+        term: this.ents[i - offset].term,
+        confState: cs ?? this.snap.metadata?.confState,
+      },
     };
     return this.snap;
   }
@@ -129,7 +146,10 @@ export class MemoryStorage implements Storage {
     const offset = this.ents[0].index;
     if (compactIndex <= offset) return;
     if (compactIndex > this.lastIndex()) {
-      throw new RaftError('UNAVAILABLE', `compact ${compactIndex} is past last index ${this.lastIndex()}`);
+      throw new RaftError(
+        'UNAVAILABLE',
+        `compact ${compactIndex} is past last index ${this.lastIndex()}`,
+      );
     }
     const i = compactIndex - offset;
     const rest = this.ents.slice(i + 1);
