@@ -56,6 +56,11 @@ export class Inflights {
     this.start = this.count === 0 ? 0 : idx;
   }
 
+  /** Frees the oldest slot (used to probe past a window whose messages were all lost). */
+  freeFirstOne(): void {
+    if (this.count > 0) this.freeLE(this.indexes[this.start]);
+  }
+
   full(): boolean {
     return this.count === this.size || (this.maxBytes > 0 && this.bytes >= this.maxBytes);
   }

@@ -298,7 +298,7 @@ export class Raft {
   }
 
   private appendEntry(es: Entry[], bypassLimit = false): boolean {
-    let li = this.raftLog.lastIndex();
+    const li = this.raftLog.lastIndex();
     const stamped = es.map((e, i) => ({ ...e, term: this.term, index: li + 1 + i }));
     if (!bypassLimit && !this.increaseUncommittedSize(stamped)) {
       this.logger.debug(
@@ -307,13 +307,23 @@ export class Raft {
       );
       return false;
     }
-    li = this.raftLog.append(stamped);
-    // The leader's own copy counts toward the quorum. This is safe because
-    // the driver persists a Ready's entries before it sends any message that
-    // carries a commit index covering them.
-    this.tracker.progress.get(this.id)?.maybeUpdate(li);
-    this.maybeCommit();
+    this.raftLog.append(stamped);
+    // The leader's own copy counts toward the quorum only once it is durable
+    // (onPersisted). The driver may send a leader's MSG_APPs before its own
+    // write finishes (thesis §10.2.1), so a commit index computed from an
+    // unpersisted self-ack could reach followers and then be lost with the
+    // leader — with a single voter and learners, that is a lost commit.
     return true;
+  }
+
+  /** The driver made entries up to (index, term) durable. */
+  onPersisted(index: number, term: number): void {
+    if (this.state !== StateType.Leader || !this.raftLog.matchTerm(index, term)) return;
+    const self = this.tracker.progress.get(this.id);
+    if (self && self.maybeUpdate(index) && this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
   }
 
   private increaseUncommittedSize(ents: Entry[]): boolean {
@@ -361,6 +371,8 @@ export class Raft {
       // A transfer that did not finish within an election timeout has failed.
       if (this.state === StateType.Leader && this.leadTransferee !== NONE)
         this.abortLeaderTransfer();
+      // A removed leader keeps trying to hand off until someone takes over.
+      if (this.leadsAsNonMember() && this.stepDownOnRemoval) this.handOffLeadership();
     }
     if (this.state !== StateType.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -392,8 +404,10 @@ export class Raft {
     this.abortLeaderTransfer();
     this.tracker.resetVotes();
     const last = this.raftLog.lastIndex();
+    // Our own match is what is durable: the unstable tail is acked in onPersisted.
+    const stable = Math.min(last, this.raftLog.unstable.offset - 1);
     this.tracker.visit((id, pr) => {
-      pr.match = id === this.id ? last : 0;
+      pr.match = id === this.id ? stable : 0;
       pr.next = last + 1;
       pr.state = ProgressState.Probe;
       pr.pendingSnapshot = 0;
@@ -731,6 +745,10 @@ export class Raft {
       case MessageType.MSG_HEARTBEAT_RESP: {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
+        // If every message that filled the window was lost, no answer will
+        // ever free it: let one more through, whose answer (a rejection at
+        // the gap) resets the flow.
+        if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe)
           this.maybeSendAppend(m.from, true);
         if (this.readOnlyOption !== 'safe' || m.context.length === 0) return;
@@ -758,9 +776,9 @@ export class Raft {
 
   private leaderPropose(m: Message): void {
     if (m.entries.length === 0) throw new RaftError('PROPOSAL_DROPPED', 'empty proposal');
-    if (!this.tracker.progress.has(this.id)) {
+    if (this.leadsAsNonMember()) {
       // Removed from the configuration while leader: stop taking writes.
-      throw new RaftError('PROPOSAL_DROPPED', `${this.id} is no longer a member`);
+      throw new RaftError('PROPOSAL_DROPPED', `${this.id} is no longer a voting member`);
     }
     if (this.leadTransferee !== NONE) {
       throw new RaftError(
@@ -946,19 +964,11 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE);
       return false;
     }
+    // The snapshot may predate this node's addition (or re-addition) to the
+    // group, so its configuration need not include us. Installing it is
+    // still safe: it holds only committed state from the current leader, and
+    // we stay non-promotable until we apply the entry that adds us.
     const cs = s.metadata?.confState;
-    const ids = new Set([
-      ...(cs?.voters ?? []),
-      ...(cs?.learners ?? []),
-      ...(cs?.votersOutgoing ?? []),
-    ]);
-    if (!ids.has(this.id)) {
-      this.logger.warn(
-        { index: sIndex },
-        'snapshot configuration does not include this node: ignored',
-      );
-      return false;
-    }
     if (this.raftLog.matchTerm(sIndex, snapTerm(s))) {
       // We hold the snapshot's last entry already: just move the commit index.
       this.raftLog.commitTo(sIndex);
@@ -1049,6 +1059,27 @@ export class Raft {
     }
   }
 
+  /** Whether this leader was removed from (or demoted in) the configuration it leads. */
+  private leadsAsNonMember(): boolean {
+    const pr = this.tracker.progress.get(this.id);
+    return this.state === StateType.Leader && (!pr || pr.isLearner);
+  }
+
+  private handOffLeadership(): void {
+    let best = NONE;
+    let bestMatch = -1;
+    this.tracker.visit((id, p) => {
+      if (id === this.id || !this.tracker.isVoter(id)) return;
+      if (p.match > bestMatch) {
+        best = id;
+        bestMatch = p.match;
+      }
+    });
+    if (best === NONE) return;
+    this.logger.info({ to: best }, 'removed from the configuration: handing off leadership');
+    this.leaderTransfer(best);
+  }
+
   private abortLeaderTransfer(): void {
     this.leadTransferee = NONE;
   }
@@ -1074,10 +1105,13 @@ export class Raft {
     this.isLearner = pr?.isLearner ?? false;
     this.logger.info({ confState: cs }, 'switched to configuration');
     if ((!pr || this.isLearner) && this.state === StateType.Leader) {
-      // Removed (or demoted) while leading: the new configuration is
-      // committed, so stepping down is safe; the remaining voters elect a
-      // leader among themselves (thesis §4.2.2).
-      if (this.stepDownOnRemoval) this.becomeFollower(this.term, NONE);
+      // Removed (or demoted) while leading. Stepping down at once can wedge
+      // the group: the remaining voters may not yet know the change is
+      // committed, and the only log that could tell them is ours. So keep
+      // leading without counting ourselves, and hand leadership to the most
+      // up-to-date remaining voter; a transfer first brings it fully up to
+      // date (thesis §3.10, §4.2.2).
+      if (this.stepDownOnRemoval) this.handOffLeadership();
       return cs;
     }
     if (this.state !== StateType.Leader || cs.voters.length === 0) return cs;

@@ -145,6 +145,7 @@ export class RawNode {
     if (rd.entries.length > 0) {
       const last: Entry = rd.entries[rd.entries.length - 1];
       r.raftLog.stableTo(last.index, last.term);
+      r.onPersisted(last.index, last.term);
     }
     if (rd.snapshot && !isEmptySnapshot(rd.snapshot))
       r.raftLog.stableSnapTo(snapIndex(rd.snapshot));

@@ -103,6 +103,22 @@ export class MemoryStorage implements Storage {
     return this.snap;
   }
 
+  /**
+   * Sets the membership of a brand-new group: every founding member calls
+   * this with the same configuration, which becomes a snapshot at index 1,
+   * term 1. A node that joins later starts empty and so is sent that (or a
+   * later) snapshot, from which it learns the whole membership; entries alone
+   * would never tell it about the founders.
+   */
+  bootstrap(cs: ConfState): void {
+    if (this.lastIndex() !== 0 || snapIndex(this.snap) !== 0) {
+      throw new RaftError('INVALID_CONFIG', 'can only bootstrap an empty log');
+    }
+    this.snap = { data: Buffer.alloc(0), metadata: { index: 1, term: 1, confState: cs } };
+    this.ents = [newEntry({ index: 1, term: 1 })];
+    this.hardState = { term: 1, vote: 0, commit: 1 };
+  }
+
   /** Replaces the whole contents with a snapshot received from the leader. */
   applySnapshot(snap: Snapshot): void {
     if (snapIndex(this.snap) >= snapIndex(snap)) {
