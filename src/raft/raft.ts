@@ -284,6 +284,12 @@ export class Raft {
     this.reduceUncommittedSize(appliedPayloadBytes);
     const cfg = this.tracker.config;
     if (cfg.autoLeave && applied >= this.pendingConfIndex && this.state === StateType.Leader) {
+      if (!cfg.voters.incoming.ids.has(this.id)) {
+        // We would not be a voter after leaving: let a member of the incoming
+        // config lead (it proposes the leave once it has applied this far).
+        if (this.leadTransferee === NONE) this.handOffLeadership();
+        return;
+      }
       // The joint config is in place everywhere that matters; propose leaving it.
       const ent = newEntry({ type: EntryType.ENTRY_CONF_CHANGE, data: encodeLeaveJoint() });
       // Bypass the uncommitted limit: this entry must not be dropped.
@@ -372,7 +378,13 @@ export class Raft {
       if (this.state === StateType.Leader && this.leadTransferee !== NONE)
         this.abortLeaderTransfer();
       // A removed leader keeps trying to hand off until someone takes over.
-      if (this.leadsAsNonMember() && this.stepDownOnRemoval) this.handOffLeadership();
+      if (
+        this.state === StateType.Leader &&
+        this.stepDownOnRemoval &&
+        !this.tracker.config.voters.incoming.ids.has(this.id)
+      ) {
+        this.handOffLeadership();
+      }
     }
     if (this.state !== StateType.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -748,7 +760,8 @@ export class Raft {
         // If every message that filled the window was lost, no answer will
         // ever free it: let one more through, whose answer (a rejection at
         // the gap) resets the flow.
-        if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
+        if (pr.state === ProgressState.Replicate && pr.inflights.full())
+          pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe)
           this.maybeSendAppend(m.from, true);
         if (this.readOnlyOption !== 'safe' || m.context.length === 0) return;
@@ -789,19 +802,10 @@ export class Raft {
     const ents = m.entries.map((e, i) => {
       if (e.type !== EntryType.ENTRY_CONF_CHANGE) return e;
       const cc = decodeConfChange(e.data);
-      const alreadyPending = this.pendingConfIndex > this.raftLog.applied;
-      const alreadyJoint = this.tracker.config.voters.isJoint();
-      const wantsLeave = leaveJoint(cc);
-      let refused = '';
-      if (alreadyPending)
-        refused = `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.raftLog.applied})`;
-      else if (alreadyJoint && !wantsLeave) refused = 'must transition out of joint config first';
-      else if (!alreadyJoint && wantsLeave)
-        refused = 'not in joint state; refusing empty conf change';
-      if (refused !== '') {
-        this.logger.info({ reason: refused }, 'ignoring conf change');
-        // Keep the slot so the indexes the proposer was told stay right.
-        return newEntry({ type: EntryType.ENTRY_NORMAL });
+      const refused = this.confChangeRefusal(cc);
+      if (refused !== undefined) {
+        this.logger.info({ reason: refused }, 'refused conf change');
+        throw new RaftError('PROPOSAL_DROPPED', `conf change refused: ${refused}`);
       }
       this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
       return e;
@@ -810,6 +814,42 @@ export class Raft {
       throw new RaftError('PROPOSAL_DROPPED', 'too many uncommitted entries');
     }
     this.bcastAppend();
+  }
+
+  /**
+   * Why a conf change cannot be proposed now, or undefined. One change at a
+   * time: a new one waits until the previous is applied. A joint config must
+   * be left before anything else. And the leader may not remove or demote
+   * itself: a leader that leaves the group can wedge it (the voters that
+   * remain may not learn the change committed if the old leader then
+   * crashes), so leadership must be transferred first.
+   */
+  private confChangeRefusal(cc: ConfChange): string | undefined {
+    if (this.pendingConfIndex > this.raftLog.applied) {
+      return `a conf change at index ${this.pendingConfIndex} is not applied yet (applied ${this.raftLog.applied})`;
+    }
+    const joint = this.tracker.config.voters.isJoint();
+    const wantsLeave = leaveJoint(cc);
+    if (joint && !wantsLeave) return 'must leave the joint configuration first';
+    if (!joint && wantsLeave) return 'not in a joint configuration';
+    let next: TrackerConfig;
+    try {
+      const changer = new Changer(this.tracker, this.raftLog.lastIndex());
+      if (wantsLeave) next = changer.leaveJoint().config;
+      else {
+        const { autoLeave, ok } = enterJoint(cc);
+        next = ok
+          ? changer.enterJoint(autoLeave, cc.changes).config
+          : changer.simple(cc.changes).config;
+      }
+    } catch (err) {
+      if (err instanceof RaftError) return err.message;
+      throw err;
+    }
+    if (!next.voters.incoming.ids.has(this.id)) {
+      return `it removes or demotes the leader ${this.id}; transfer leadership first`;
+    }
+    return undefined;
   }
 
   private stepCandidate(m: Message): void {
@@ -1069,7 +1109,7 @@ export class Raft {
     let best = NONE;
     let bestMatch = -1;
     this.tracker.visit((id, p) => {
-      if (id === this.id || !this.tracker.isVoter(id)) return;
+      if (id === this.id || !this.tracker.config.voters.incoming.ids.has(id)) return;
       if (p.match > bestMatch) {
         best = id;
         bestMatch = p.match;

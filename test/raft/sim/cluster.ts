@@ -120,7 +120,10 @@ export class SimCluster {
       preVote: true,
       rng: () => this.rng.next(),
     });
-    n.sm = snap.data.length > 0 ? (JSON.parse(Buffer.from(snap.data).toString()) as StateMachine) : { applied: 0, ops: [] };
+    n.sm =
+      snap.data.length > 0
+        ? (JSON.parse(Buffer.from(snap.data).toString()) as StateMachine)
+        : { applied: 0, ops: [] };
     n.sm.applied = applied;
     n.confState = snap.metadata?.confState ?? emptyConfState();
     n.lastState = StateType.Follower;
@@ -233,7 +236,8 @@ export class SimCluster {
         const shuffled = this.rng.shuffle([...ids]);
         const k = this.rng.int(1, ids.length - 1);
         const a = new Set(shuffled.slice(0, k));
-        for (const x of ids) for (const y of ids) if (a.has(x) !== a.has(y)) this.cut.add(`${x}>${y}`);
+        for (const x of ids)
+          for (const y of ids) if (a.has(x) !== a.has(y)) this.cut.add(`${x}>${y}`);
         this.trace(`partition: split {${[...a].join(',')}}`);
         break;
       }
@@ -259,7 +263,8 @@ export class SimCluster {
       }
       default: {
         // Random cut links.
-        for (const x of ids) for (const y of ids) if (x !== y && this.rng.chance(0.25)) this.cut.add(`${x}>${y}`);
+        for (const x of ids)
+          for (const y of ids) if (x !== y && this.rng.chance(0.25)) this.cut.add(`${x}>${y}`);
         this.trace(`partition: random links [${[...this.cut].join(' ')}]`);
       }
     }
@@ -292,6 +297,13 @@ export class SimCluster {
       }
     }
     if (voters.size === 0) return;
+    if (!voters.has(lead.id)) {
+      // The core refuses to remove or demote the leader; like the driver,
+      // move leadership away first.
+      const others = cs.voters.filter((id) => id !== lead.id);
+      if (others.length > 0) lead.raw.transferLeadership(this.rng.pick(others));
+      return;
+    }
     try {
       lead.raw.proposeConfChange({ transition: 0, changes, context: Buffer.alloc(0) });
       this.trace(`confchange proposed at ${lead.id}: ${JSON.stringify(changes)}`);
@@ -308,7 +320,11 @@ export class SimCluster {
       }
       const copies = this.rng.chance(this.faults.dupRate) ? 2 : 1;
       for (let i = 0; i < copies; i++) {
-        this.net.push({ at: this.now + this.rng.int(1, this.faults.maxDelay), seq: ++this.msgSeq, m });
+        this.net.push({
+          at: this.now + this.rng.int(1, this.faults.maxDelay),
+          seq: ++this.msgSeq,
+          m,
+        });
       }
     }
   }
@@ -392,13 +408,16 @@ export class SimCluster {
   private apply(n: SimNode, rd: Ready): void {
     if (rd.snapshot) {
       const data = Buffer.from(rd.snapshot.data);
-      n.sm = data.length > 0 ? (JSON.parse(data.toString()) as StateMachine) : { applied: 0, ops: [] };
+      n.sm =
+        data.length > 0 ? (JSON.parse(data.toString()) as StateMachine) : { applied: 0, ops: [] };
       n.sm.applied = snapIndex(rd.snapshot);
       n.confState = rd.snapshot.metadata?.confState ?? emptyConfState();
     }
     for (const e of rd.committedEntries) {
       if (e.index !== n.sm.applied + 1) {
-        throw new Error(`t=${this.now}: node ${n.id} applies ${e.index} after ${n.sm.applied}: out of order`);
+        throw new Error(
+          `t=${this.now}: node ${n.id} applies ${e.index} after ${n.sm.applied}: out of order`,
+        );
       }
       this.inv.onApply(n.id, e, this.now);
       n.sm.applied = e.index;
@@ -443,23 +462,35 @@ export class SimCluster {
     this.heal();
     for (const n of this.nodes.values()) this.restart(n.id);
     let marker: string | undefined;
+    let markerAt = 0;
     const deadline = this.now + maxUnits;
     while (this.now < deadline) {
       this.step({ faults: false, proposeRate: 0 });
       const lead = this.leader();
       if (!lead) continue;
-      if (marker === undefined || (!this.acked.has(marker) && !this.pending.has(marker))) {
+      // A marker taken by a leader that was then deposed may never apply: retry.
+      const stale = marker !== undefined && !this.acked.has(marker) && this.now - markerAt > 300;
+      if (marker === undefined || stale || (!this.acked.has(marker) && !this.pending.has(marker))) {
         marker = this.propose(lead.id);
+        markerAt = this.now;
         continue;
       }
       if (!this.acked.has(marker)) continue;
       // Every member of the leader's configuration has applied the marker.
       const members = [...lead.confState.voters, ...lead.confState.learners];
       const commit = lead.raw!.raft.raftLog.committed;
-      if (members.every((id) => this.nodes.get(id)!.sm.applied >= commit)) return { ok: true, reason: '' };
+      // A leader elected after the marker was acked may not have caught up
+      // with the commit index of its predecessor yet.
+      const maxCommit = Math.max(
+        ...[...this.nodes.values()].map((n) => n.raw!.raft.raftLog.committed),
+      );
+      if (commit < maxCommit) continue;
+      if (members.every((id) => this.nodes.get(id)!.sm.applied >= commit))
+        return { ok: true, reason: '' };
     }
     const states = [...this.nodes.values()].map(
-      (n) => `${n.id}:${n.raw?.raft.state}/t${n.raw?.raft.term}/c${n.raw?.raft.raftLog.committed}/a${n.sm.applied}`,
+      (n) =>
+        `${n.id}:${n.raw?.raft.state}/t${n.raw?.raft.term}/c${n.raw?.raft.raftLog.committed}/a${n.sm.applied}`,
     );
     return { ok: false, reason: `no progress after healing: ${states.join(' ')}` };
   }

@@ -49,7 +49,8 @@ export class Invariants {
   onLeader(id: number, term: number, log: RaftLog, now: number): void {
     this.checks++;
     const prev = this.leaders.get(term);
-    if (prev !== undefined && prev !== id) fail(now, `election safety: ${prev} and ${id} both leaders of term ${term}`);
+    if (prev !== undefined && prev !== id)
+      fail(now, `election safety: ${prev} and ${id} both leaders of term ${term}`);
     this.leaders.set(term, id);
     const first = log.firstIndex();
     for (let i = first; i <= this.maxCommitted; i++) {
@@ -57,7 +58,10 @@ export class Invariants {
       if (want === undefined) continue;
       const have = log.zeroTermOnOutOfBounds(i);
       if (have !== want) {
-        fail(now, `leader completeness: leader ${id} of term ${term} has term ${have} at committed index ${i} (committed term ${want})`);
+        fail(
+          now,
+          `leader completeness: leader ${id} of term ${term} has term ${have} at committed index ${i} (committed term ${want})`,
+        );
       }
     }
   }
@@ -84,7 +88,10 @@ export class Invariants {
       if (e.index <= durableCommit) {
         const stored = termOr(storage, e.index);
         if (stored !== undefined && stored !== e.term) {
-          fail(now, `committed entry changed: node ${id} overwrites index ${e.index} (term ${stored} -> ${e.term}) below its commit ${durableCommit}`);
+          fail(
+            now,
+            `committed entry changed: node ${id} overwrites index ${e.index} (term ${stored} -> ${e.term}) below its commit ${durableCommit}`,
+          );
         }
       }
     }
@@ -98,7 +105,11 @@ export class Invariants {
       if (t === undefined) fail(now, `node ${id} committed ${commit} but has no entry ${i}`);
       const want = this.committed.get(i);
       if (want === undefined) this.committed.set(i, t);
-      else if (want !== t) fail(now, `committed entries differ: node ${id} committed term ${t} at ${i}, others term ${want}`);
+      else if (want !== t)
+        fail(
+          now,
+          `committed entries differ: node ${id} committed term ${t} at ${i}, others term ${want}`,
+        );
     }
     this.nodeCommit.set(id, Math.max(this.nodeCommit.get(id) ?? 0, commit));
     this.maxCommitted = Math.max(this.maxCommitted, commit);
@@ -114,6 +125,10 @@ export class Invariants {
     const v = `${e.term}|${content(e)}`;
     const old = this.applied.get(e.index);
     if (old === undefined) this.applied.set(e.index, v);
-    else if (old !== v) fail(now, `state-machine safety: node ${id} applied "${v}" at ${e.index}, another applied "${old}"`);
+    else if (old !== v)
+      fail(
+        now,
+        `state-machine safety: node ${id} applied "${v}" at ${e.index}, another applied "${old}"`,
+      );
   }
 }

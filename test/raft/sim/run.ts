@@ -22,9 +22,19 @@ for (let s = start; s < start + seeds; s++) {
   acked += r.acked;
   if (!r.ok) {
     failed++;
-    console.error(`seed ${s} FAILED (replay: npm run test:sim -- --seeds 1 --start-seed ${s} --trace)\n${r.error}`);
+    console.error(
+      `seed ${s} FAILED (replay: npm run test:sim -- --seeds 1 --start-seed ${s} --trace)\n${r.error}`,
+    );
     if (trace && r.trace) console.error(r.trace.join('\n'));
   }
 }
-console.log(JSON.stringify({ seeds, startSeed: start, failed, ackedWrites: acked, seconds: (Date.now() - t0) / 1000 }));
+console.log(
+  JSON.stringify({
+    seeds,
+    startSeed: start,
+    failed,
+    ackedWrites: acked,
+    seconds: (Date.now() - t0) / 1000,
+  }),
+);
 process.exitCode = failed > 0 ? 1 : 0;
