@@ -25,7 +25,11 @@ export interface PeerSenderOptions {
  */
 const STREAM_BACKOFF_MIN_MS = 10;
 const STREAM_BACKOFF_MAX_MS = 100;
-/** The driver reacts to an unreachable peer by probing; once per interval is plenty. */
+/**
+ * The driver reacts to an unreachable peer by probing; once per interval is
+ * plenty while an outage lasts (a full window would otherwise report once per
+ * message). A new outage after a working connection is always reported.
+ */
 const UNREACHABLE_REPORT_INTERVAL_MS = 100;
 /** How long close() lets a stream deliver what was already written. */
 const CLOSE_GRACE_MS = 1000;
@@ -188,6 +192,7 @@ export class PeerSender {
     // Headers mean the peer's server took the stream: the connection works.
     call.on('metadata', () => {
       this.failures = 0;
+      this.lastUnreachableReport = Number.NEGATIVE_INFINITY;
     });
     // Writable-level errors (a write racing the end of the call); the status
     // callback above is what reports the failure.
@@ -284,7 +289,7 @@ function channelOptions(maxBatchBytes: number): grpc.ChannelOptions {
     // gRPC's default reconnect backoff grows to two minutes; a restarted
     // master must rejoin within an election timeout.
     'grpc.initial_reconnect_backoff_ms': 100,
-    'grpc.max_reconnect_backoff_ms': 500,
+    'grpc.max_reconnect_backoff_ms': 250,
     // A master container restarted under a new IP is found again quickly
     // (the default re-resolves at most every 30 s).
     'grpc.dns_min_time_between_resolutions_ms': 1_000,

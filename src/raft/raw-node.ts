@@ -16,6 +16,8 @@ import {
   Ready,
   snapIndex,
   SoftState,
+  StateType,
+  NONE,
 } from './types';
 
 /**
@@ -74,6 +76,12 @@ export class RawNode {
 
   transferLeadership(to: number): void {
     this.raft.transferLeadership(to);
+  }
+
+  /** A leader gives up leadership at once (its disk stalled, or it is shutting down). */
+  stepDown(): void {
+    const r = this.raft;
+    if (r.state === StateType.Leader) r.becomeFollower(r.term, NONE);
   }
 
   reportUnreachable(id: number): void {

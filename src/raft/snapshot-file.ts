@@ -108,7 +108,9 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
   const index = snap.metadata?.index ?? 0;
   const term = snap.metadata?.term ?? 0;
   if (index !== id.index || term !== id.term) {
-    throw corrupt(`holds snapshot at index ${index} term ${term}, name says ${id.index}/${id.term}`);
+    throw corrupt(
+      `holds snapshot at index ${index} term ${term}, name says ${id.index}/${id.term}`,
+    );
   }
   return snap;
 }

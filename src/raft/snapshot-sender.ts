@@ -37,7 +37,9 @@ export interface SnapshotTransferResult {
  * last carries the CRC-32C of the whole data. Resolves once the peer has
  * verified and delivered it.
  */
-export async function transferSnapshot(o: SnapshotTransferOptions): Promise<SnapshotTransferResult> {
+export async function transferSnapshot(
+  o: SnapshotTransferOptions,
+): Promise<SnapshotTransferResult> {
   const { message: m, signal } = o;
   const metadata = m.snapshot?.metadata;
   if (metadata === undefined) {
@@ -135,11 +137,7 @@ function askOffset(o: SnapshotTransferOptions, req: SnapshotResumeRequest): Prom
 }
 
 /** Checksums the bytes the peer already holds, a chunk per event-loop turn. */
-async function checksumPrefix(
-  prefix: Buffer,
-  step: number,
-  signal: AbortSignal,
-): Promise<number> {
+async function checksumPrefix(prefix: Buffer, step: number, signal: AbortSignal): Promise<number> {
   let crc = 0;
   for (let off = 0; off < prefix.length; off += step) {
     crc = snapshotChecksum(prefix.subarray(off, off + step), crc);

@@ -110,11 +110,11 @@ export class MemoryStorage implements Storage {
    * later) snapshot, from which it learns the whole membership; entries alone
    * would never tell it about the founders.
    */
-  bootstrap(cs: ConfState): void {
+  bootstrap(cs: ConfState, data: Uint8Array = new Uint8Array()): void {
     if (this.lastIndex() !== 0 || snapIndex(this.snap) !== 0) {
       throw new RaftError('INVALID_CONFIG', 'can only bootstrap an empty log');
     }
-    this.snap = { data: Buffer.alloc(0), metadata: { index: 1, term: 1, confState: cs } };
+    this.snap = { data: Buffer.from(data), metadata: { index: 1, term: 1, confState: cs } };
     this.ents = [newEntry({ index: 1, term: 1 })];
     this.hardState = { term: 1, vote: 0, commit: 1 };
   }

@@ -106,7 +106,12 @@ export class TransportService {
       if (m === undefined) return;
       const size = m.snapshot?.data.length ?? 0;
       log.info(
-        { peer: m.from, index: m.snapshot?.metadata?.index, term: m.snapshot?.metadata?.term, size },
+        {
+          peer: m.from,
+          index: m.snapshot?.metadata?.index,
+          term: m.snapshot?.metadata?.term,
+          size,
+        },
         'snapshot received',
       );
       this.deliver(m, log);

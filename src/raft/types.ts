@@ -174,6 +174,7 @@ export class RaftError extends Error {
       | 'STOPPED'
       | 'NOT_LEADER'
       | 'TIMEOUT'
+      | 'LEADER_CHANGED'
       | 'INVALID_CONFIG',
     message: string,
   ) {

@@ -1,0 +1,667 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { silentLogger } from '../common/log';
+import { Clock, systemClock } from './clock';
+import { DurableStore } from './durable-store';
+import { decodeConfChange, ReadOnlyOption } from './raft';
+import { RawNode } from './raw-node';
+import { MemoryStorage } from './storage';
+import { Transport, TransportHandler } from './transport';
+import {
+  ConfChange,
+  ConfChangeType,
+  ConfState,
+  emptyConfState,
+  Entry,
+  EntryType,
+  Message,
+  MessageType,
+  NONE,
+  RaftError,
+  Ready,
+  snapIndex,
+  Snapshot,
+  StateType,
+} from './types';
+
+/**
+ * The application replicated by Raft. `apply` sees committed entries in log
+ * order, exactly once per incarnation of the node (after a restart, from the
+ * last snapshot on). It must be deterministic: every replica applies the
+ * same entries and must reach the same state.
+ */
+export interface StateMachine {
+  apply(data: Uint8Array, index: number): unknown;
+  /** The state as of the last applied entry. */
+  snapshot(): Uint8Array | Promise<Uint8Array>;
+  restore(data: Uint8Array): void | Promise<void>;
+}
+
+export interface RaftNodeOptions {
+  id: number;
+  /** Addresses of the other members, by id (this node's own entry is ignored). */
+  peers: Record<number, string>;
+  store: DurableStore;
+  transport: Transport;
+  stateMachine: StateMachine;
+  /** Founding members of a new group; ignored when the store has state. */
+  bootstrap?: number[];
+  clock?: Clock;
+  logger?: Logger;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  readOnly?: ReadOnlyOption;
+  /** Snapshot and compact after this many applied entries. */
+  snapshotEntries?: number;
+  /** Entries kept behind a snapshot so a slightly lagging follower needs none. */
+  keepEntries?: number;
+  maxSizePerMsg?: number;
+  maxInflightMsgs?: number;
+  maxUncommittedBytes?: number;
+  /** How long a proposal or read may wait for an answer. */
+  requestTimeoutMs?: number;
+  /** A persist slower than this on the leader makes it step down. */
+  diskStallMs?: number;
+  rng?: () => number;
+}
+
+export interface RaftStatus {
+  id: number;
+  term: number;
+  leader: number;
+  state: StateType;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  confState: ConfState;
+  peers: Record<number, string>;
+  /** On the leader: each member's replication progress. */
+  progress?: Record<number, { match: number; next: number; state: string; active: boolean }>;
+}
+
+interface Waiter<T> {
+  resolve(v: T): void;
+  reject(e: Error): void;
+  cancelTimer(): void;
+}
+
+const HEADER_MAGIC = 0xb7;
+/** magic(1) | proposer id (u32) | incarnation (u32) | sequence (u32) */
+const HEADER_BYTES = 13;
+
+/**
+ * Binds the pure Raft core to the world: a clock that ticks it, a durable
+ * store, a transport and the application. One loop handles Ready batches in
+ * the order the core requires (persist, send, apply, advance); inputs
+ * (messages, ticks, proposals) are stepped as they arrive, even while a
+ * batch is being written.
+ */
+export class RaftNode implements TransportHandler {
+  readonly id: number;
+  private readonly raw: RawNode;
+  private readonly storage: MemoryStorage;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly incarnation = randomBytes(4).readUInt32BE(0);
+  private seq = 0;
+  private readonly proposals = new Map<number, Waiter<{ index: number; result: unknown }>>();
+  private readonly reads = new Map<string, Waiter<number>>();
+  private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private confState: ConfState;
+  private peers: Record<number, string>;
+  private applied: number;
+  private snapshotIndex: number;
+  private stopped = false;
+  private wake?: () => void;
+  private readonly loopDone: Promise<void>;
+  private cancelTicker: () => void;
+  private persistStartedAt = 0;
+  private leaderListeners: ((leader: number, term: number) => void)[] = [];
+  private lastLeader = NONE;
+
+  private constructor(
+    private readonly opts: RaftNodeOptions,
+    storage: MemoryStorage,
+    applied: number,
+    confState: ConfState,
+    peers: Record<number, string>,
+  ) {
+    this.id = opts.id;
+    this.storage = storage;
+    this.applied = applied;
+    this.snapshotIndex = applied;
+    this.confState = confState;
+    this.peers = peers;
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'raft', node: opts.id });
+    this.clock = opts.clock ?? systemClock;
+    const coreLog = this.log.child({ component: 'raft-core' });
+    this.raw = new RawNode({
+      id: opts.id,
+      electionTick: opts.electionTicks ?? 10,
+      heartbeatTick: opts.heartbeatTicks ?? 1,
+      storage,
+      applied,
+      preVote: opts.preVote ?? true,
+      checkQuorum: opts.checkQuorum ?? true,
+      readOnlyOption: opts.readOnly ?? 'safe',
+      maxSizePerMsg: opts.maxSizePerMsg ?? 1024 * 1024,
+      maxInflightMsgs: opts.maxInflightMsgs ?? 256,
+      maxUncommittedEntriesSize: opts.maxUncommittedBytes ?? 64 * 1024 * 1024,
+      rng: opts.rng ?? Math.random,
+      logger: {
+        debug: (o, m) => coreLog.debug(o, m),
+        info: (o, m) => coreLog.info(o, m),
+        warn: (o, m) => coreLog.warn(o, m),
+      },
+    });
+    for (const [id, addr] of Object.entries(peers)) {
+      if (Number(id) !== this.id) opts.transport.addPeer(Number(id), addr);
+    }
+    this.cancelTicker = this.clock.setInterval(() => this.onTick(), opts.tickMs ?? 50);
+    this.loopDone = this.run();
+  }
+
+  /** Opens the node: reads its durable state back and joins the group. */
+  static async start(opts: RaftNodeOptions): Promise<RaftNode> {
+    const durable = await opts.store.load();
+    const storage = new MemoryStorage();
+    let applied = 0;
+    let confState = emptyConfState();
+    let peers: Record<number, string> = { ...opts.peers };
+    const fresh = !durable.snapshot && durable.entries.length === 0 && durable.hardState.term === 0;
+    if (fresh && opts.bootstrap && opts.bootstrap.length > 0) {
+      const cs = { ...emptyConfState(), voters: [...opts.bootstrap].sort((a, b) => a - b) };
+      // The founding configuration, with the address book, is snapshot 1.
+      storage.bootstrap(cs, encodeSnapshotData(peers, new Uint8Array()));
+      await opts.store.saveSnapshot(storage.snapshot());
+      await opts.store.save(storage.hardStateValue(), [], true);
+      applied = 1;
+      confState = cs;
+    } else if (durable.snapshot) {
+      storage.applySnapshot(durable.snapshot);
+      const { peers: snapPeers, app } = decodeSnapshotData(durable.snapshot.data);
+      peers = { ...snapPeers, ...opts.peers };
+      if (app.length > 0) await opts.stateMachine.restore(app);
+      applied = snapIndex(durable.snapshot);
+      confState = durable.snapshot.metadata?.confState ?? emptyConfState();
+    }
+    if (!fresh) {
+      storage.append(durable.entries);
+      storage.setHardState(durable.hardState);
+    }
+    return new RaftNode(opts, storage, applied, confState, peers);
+  }
+
+  // ---- the public API -----------------------------------------------------
+
+  /**
+   * Replicates `data` and resolves once it is applied here, with what the
+   * state machine returned. Rejects with RaftError: NOT_LEADER / PROPOSAL_DROPPED
+   * (not written), or TIMEOUT (the outcome is unknown: it may still commit).
+   */
+  propose(data: Uint8Array): Promise<{ index: number; result: unknown }> {
+    if (this.stopped) return Promise.reject(new RaftError('STOPPED', 'raft node is stopped'));
+    const seq = ++this.seq;
+    const buf = Buffer.allocUnsafe(HEADER_BYTES + data.length);
+    buf[0] = HEADER_MAGIC;
+    buf.writeUInt32BE(this.id, 1);
+    buf.writeUInt32BE(this.incarnation, 5);
+    buf.writeUInt32BE(seq >>> 0, 9);
+    buf.set(data, HEADER_BYTES);
+    const p = this.wait(this.proposals, seq, 'proposal');
+    try {
+      this.raw.propose(buf);
+    } catch (err) {
+      this.proposals.get(seq)?.reject(this.asRaftError(err));
+      this.proposals.delete(seq);
+    }
+    this.kick();
+    return p;
+  }
+
+  /**
+   * A linearizable read barrier (ReadIndex, thesis §6.4): resolves with an
+   * index once the state machine has applied at least that far and this
+   * node has confirmed that no newer leader existed when the read started.
+   * Reading the state machine afterwards returns linearizable results.
+   */
+  async readIndex(): Promise<number> {
+    if (this.stopped) throw new RaftError('STOPPED', 'raft node is stopped');
+    const seq = ++this.seq;
+    const ctx = Buffer.allocUnsafe(8);
+    ctx.writeUInt32BE(this.incarnation, 0);
+    ctx.writeUInt32BE(seq >>> 0, 4);
+    const key = ctx.toString('hex');
+    const p = this.wait(this.reads, key, 'read');
+    try {
+      this.raw.readIndex(ctx);
+    } catch (err) {
+      this.reads.get(key)?.reject(this.asRaftError(err));
+      this.reads.delete(key);
+    }
+    this.kick();
+    const index = await p;
+    await this.waitApplied(index);
+    return index;
+  }
+
+  /** Adds, promotes, demotes or removes members; resolves with the new configuration. */
+  async changeMembership(
+    changes: { type: ConfChangeType; nodeId: number; address?: string }[],
+  ): Promise<ConfState> {
+    const context = Buffer.from(
+      JSON.stringify(
+        Object.fromEntries(changes.filter((c) => c.address).map((c) => [c.nodeId, c.address])),
+      ),
+    );
+    const cc: ConfChange = {
+      transition: 0,
+      changes: changes.map((c) => ({ type: c.type, nodeId: c.nodeId })),
+      context,
+    };
+    if (this.raw.raft.state !== StateType.Leader) {
+      throw new RaftError(
+        'NOT_LEADER',
+        `membership changes go to the leader (${this.raw.raft.lead || 'unknown'})`,
+      );
+    }
+    this.raw.proposeConfChange(cc);
+    const index = this.raw.raft.raftLog.lastIndex();
+    this.kick();
+    await this.waitApplied(index, this.opts.requestTimeoutMs ?? 10_000);
+    return this.confState;
+  }
+
+  transferLeadership(to: number): void {
+    this.raw.transferLeadership(to);
+    this.kick();
+  }
+
+  /** Starts an election now (tests and operators; normally timeouts do this). */
+  campaign(): void {
+    this.raw.campaign();
+    this.kick();
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.state === StateType.Leader;
+  }
+
+  leader(): number {
+    return this.raw.raft.lead;
+  }
+
+  leaderAddress(): string | undefined {
+    const l = this.raw.raft.lead;
+    return l === NONE ? undefined : this.peers[l];
+  }
+
+  onLeaderChange(fn: (leader: number, term: number) => void): void {
+    this.leaderListeners.push(fn);
+  }
+
+  status(): RaftStatus {
+    const r = this.raw.raft;
+    const s: RaftStatus = {
+      id: this.id,
+      term: r.term,
+      leader: r.lead,
+      state: r.state,
+      commit: r.raftLog.committed,
+      applied: this.applied,
+      lastIndex: r.raftLog.lastIndex(),
+      confState: this.confState,
+      peers: { ...this.peers },
+    };
+    if (r.state === StateType.Leader) {
+      s.progress = {};
+      r.tracker.visit((id, pr) => {
+        s.progress![id] = {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          active: pr.recentActive,
+        };
+      });
+    }
+    return s;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cancelTicker();
+    this.kick();
+    await this.loopDone;
+    const err = new RaftError('STOPPED', 'raft node stopped');
+    for (const w of this.proposals.values()) w.reject(err);
+    for (const w of this.reads.values()) w.reject(err);
+    this.proposals.clear();
+    this.reads.clear();
+  }
+
+  // ---- TransportHandler -----------------------------------------------------
+
+  receive(m: Message): void {
+    if (this.stopped) return;
+    try {
+      this.raw.step(m);
+    } catch (err) {
+      // Answers from removed members, proposals a leader cannot take: the
+      // sender learns by timeout; nothing to do here.
+      if (!(err instanceof RaftError)) throw err;
+      this.log.debug(
+        { from: m.from, type: MessageType[m.type], err: err.message },
+        'message not stepped',
+      );
+    }
+    this.kick();
+  }
+
+  reportUnreachable(id: number): void {
+    this.raw.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: number, ok: boolean): void {
+    this.raw.reportSnapshot(id, ok);
+    this.kick();
+  }
+
+  // ---- the loop -------------------------------------------------------------
+
+  private onTick(): void {
+    this.raw.tick();
+    this.checkDiskStall();
+    this.kick();
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.raw.hasReady()) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      const rd = this.raw.ready();
+      try {
+        await this.handleReady(rd);
+      } catch (err) {
+        // A failed write leaves us unable to promise durability: stop rather
+        // than acknowledge anything (the operator sees why in the log).
+        this.log.fatal({ err }, 'raft loop failed; stopping this node');
+        this.stopped = true;
+        this.cancelTicker();
+        break;
+      }
+      this.raw.advance(rd);
+      await this.maybeSnapshot();
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.noteLeader(rd.softState.lead);
+    // A leader's appends may leave before its own write completes (thesis
+    // §10.2.1): its own copy counts toward commit only once durable
+    // (Raft.onPersisted). Everyone else must persist term, vote and entries
+    // before answering.
+    const leaderFirst = this.raw.raft.state === StateType.Leader && !rd.snapshot;
+    if (leaderFirst) this.opts.transport.send(rd.messages);
+    this.persistStartedAt = this.clock.now();
+    if (rd.snapshot) {
+      await this.opts.store.saveSnapshot(rd.snapshot);
+      this.storage.applySnapshot(rd.snapshot);
+    }
+    if (rd.entries.length > 0 || rd.hardState) {
+      await this.opts.store.save(rd.hardState, rd.entries, rd.mustSync);
+      if (rd.entries.length > 0) this.storage.append(rd.entries);
+      if (rd.hardState) this.storage.setHardState(rd.hardState);
+    }
+    this.persistStartedAt = 0;
+    if (!leaderFirst) this.opts.transport.send(rd.messages);
+    if (rd.snapshot) await this.applySnapshot(rd.snapshot);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const key = Buffer.from(rs.requestCtx).toString('hex');
+      const w = this.reads.get(key);
+      if (w) {
+        this.reads.delete(key);
+        w.cancelTimer();
+        w.resolve(rs.index);
+      }
+    }
+    this.releaseAppliedWaiters();
+  }
+
+  private async applySnapshot(snap: Snapshot): Promise<void> {
+    const { peers, app } = decodeSnapshotData(snap.data);
+    await this.opts.stateMachine.restore(app);
+    this.applied = snapIndex(snap);
+    this.snapshotIndex = this.applied;
+    this.confState = snap.metadata?.confState ?? emptyConfState();
+    this.setPeers(peers);
+  }
+
+  private applyEntry(e: Entry): void {
+    this.applied = e.index;
+    if (e.type === EntryType.ENTRY_CONF_CHANGE) {
+      this.applyConfChange(e);
+      return;
+    }
+    if (e.data.length < HEADER_BYTES || e.data[0] !== HEADER_MAGIC) return; // a leader's empty entry
+    const data = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+    const payload = data.subarray(HEADER_BYTES);
+    let result: unknown;
+    let failure: Error | undefined;
+    try {
+      result = this.opts.stateMachine.apply(payload, e.index);
+    } catch (err) {
+      failure = err as Error;
+    }
+    if (data.readUInt32BE(1) !== this.id || data.readUInt32BE(5) !== this.incarnation) return;
+    const seq = data.readUInt32BE(9);
+    const w = this.proposals.get(seq);
+    if (!w) return;
+    this.proposals.delete(seq);
+    w.cancelTimer();
+    if (failure) w.reject(failure);
+    else w.resolve({ index: e.index, result });
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    try {
+      this.confState = this.raw.applyConfChange(cc);
+    } catch (err) {
+      // Every replica applies the same change to the same configuration, so
+      // an invalid one fails the same way everywhere and is skipped.
+      if (!(err instanceof RaftError && err.code === 'INVALID_CONFIG')) throw err;
+      this.log.warn({ index: e.index, err: err.message }, 'skipped invalid conf change');
+      return;
+    }
+    let addrs: Record<string, string> = {};
+    try {
+      if (cc.context.length > 0)
+        addrs = JSON.parse(Buffer.from(cc.context).toString()) as Record<string, string>;
+    } catch {
+      this.log.warn({ index: e.index }, 'conf change context is not an address map');
+    }
+    const members = new Set([
+      ...this.confState.voters,
+      ...this.confState.learners,
+      ...this.confState.votersOutgoing,
+      ...this.confState.learnersNext,
+    ]);
+    const next: Record<number, string> = {};
+    for (const id of members) {
+      const addr = addrs[id] ?? this.peers[id];
+      if (addr) next[id] = addr;
+    }
+    this.setPeers(next);
+    this.log.info({ index: e.index, confState: this.confState }, 'membership changed');
+  }
+
+  private setPeers(next: Record<number, string>): void {
+    for (const id of Object.keys(this.peers).map(Number)) {
+      if (!(id in next) && id !== this.id) this.opts.transport.removePeer(id);
+    }
+    for (const [id, addr] of Object.entries(next)) {
+      if (Number(id) !== this.id && this.peers[Number(id)] !== addr)
+        this.opts.transport.addPeer(Number(id), addr);
+    }
+    this.peers = next;
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const every = this.opts.snapshotEntries ?? 10_000;
+    if (this.applied - this.snapshotIndex < every) return;
+    const app = await this.opts.stateMachine.snapshot();
+    const index = this.applied;
+    const snap = this.storage.createSnapshot(
+      index,
+      this.confState,
+      encodeSnapshotData(this.peers, app),
+    );
+    await this.opts.store.saveSnapshot(snap);
+    const keep = this.opts.keepEntries ?? 5_000;
+    const compactTo = index - keep;
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+    this.snapshotIndex = index;
+    this.log.info({ index, bytes: snap.data.length }, 'snapshot taken');
+  }
+
+  private noteLeader(lead: number): void {
+    if (lead === this.lastLeader) return;
+    this.lastLeader = lead;
+    const term = this.raw.raft.term;
+    this.log.info({ leader: lead, term }, 'leader changed');
+    if (lead !== this.id) {
+      // Proposals handed to a leader that is gone may never come back: fail
+      // them now, so clients retry at once instead of waiting out a timeout.
+      // They may still have been committed, so the outcome is unknown.
+      const err = new RaftError(
+        'LEADER_CHANGED',
+        `leader changed (now ${lead || 'unknown'}, term ${term}); the outcome is unknown`,
+      );
+      for (const w of this.proposals.values()) {
+        w.cancelTimer();
+        w.reject(err);
+      }
+      this.proposals.clear();
+      for (const w of this.reads.values()) {
+        w.cancelTimer();
+        w.reject(new RaftError('LEADER_CHANGED', `leader changed during a read; retry`));
+      }
+      this.reads.clear();
+    }
+    for (const l of this.leaderListeners) l(lead, term);
+  }
+
+  private checkDiskStall(): void {
+    const limit =
+      this.opts.diskStallMs ?? (this.opts.tickMs ?? 50) * (this.opts.electionTicks ?? 10);
+    if (this.persistStartedAt === 0 || this.raw.raft.state !== StateType.Leader) return;
+    if (this.clock.now() - this.persistStartedAt < limit) return;
+    // A leader whose disk hangs would keep the group without a working
+    // leader; stepping down lets the others elect one.
+    this.log.error(
+      { stalledMs: this.clock.now() - this.persistStartedAt },
+      'disk write stalled: stepping down',
+    );
+    this.raw.stepDown();
+  }
+
+  private wait<K, T>(map: Map<K, Waiter<T>>, key: K, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancelTimer = this.clock.setTimeout(() => {
+        if (map.get(key) === undefined) return;
+        map.delete(key);
+        reject(
+          new RaftError(
+            'TIMEOUT',
+            `${what} timed out after ${this.opts.requestTimeoutMs ?? 5000} ms (leader ${this.raw.raft.lead || 'unknown'}); its outcome is unknown`,
+          ),
+        );
+      }, this.opts.requestTimeoutMs ?? 5000);
+      map.set(key, { resolve, reject, cancelTimer });
+    });
+  }
+
+  private waitApplied(index: number, timeoutMs?: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let cancel = () => {};
+      const entry = {
+        index,
+        resolve: () => {
+          cancel();
+          resolve();
+        },
+      };
+      this.appliedWaiters.push(entry);
+      if (timeoutMs !== undefined) {
+        cancel = this.clock.setTimeout(() => {
+          const i = this.appliedWaiters.indexOf(entry);
+          if (i >= 0) this.appliedWaiters.splice(i, 1);
+          reject(new RaftError('TIMEOUT', `index ${index} was not applied within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const keep: typeof this.appliedWaiters = [];
+    for (const w of this.appliedWaiters) w.index <= this.applied ? w.resolve() : keep.push(w);
+    this.appliedWaiters.length = 0;
+    this.appliedWaiters.push(...keep);
+  }
+
+  private asRaftError(err: unknown): RaftError {
+    if (err instanceof RaftError) {
+      if (err.code === 'PROPOSAL_DROPPED' && this.raw.raft.lead === NONE) {
+        return new RaftError(
+          'NOT_LEADER',
+          `no leader is known right now (${err.message}); retry shortly`,
+        );
+      }
+      return err;
+    }
+    return new RaftError('PROPOSAL_DROPPED', String(err));
+  }
+}
+
+/** Snapshot data = u32 length | JSON address book | application bytes. */
+export function encodeSnapshotData(peers: Record<number, string>, app: Uint8Array): Buffer {
+  const p = Buffer.from(JSON.stringify(peers));
+  const out = Buffer.allocUnsafe(4 + p.length + app.length);
+  out.writeUInt32BE(p.length, 0);
+  p.copy(out, 4);
+  out.set(app, 4 + p.length);
+  return out;
+}
+
+export function decodeSnapshotData(data: Uint8Array): {
+  peers: Record<number, string>;
+  app: Uint8Array;
+} {
+  if (data.length === 0) return { peers: {}, app: new Uint8Array() };
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const n = b.readUInt32BE(0);
+  if (4 + n > b.length)
+    throw new RaftError(
+      'CORRUPT',
+      `snapshot data: address book of ${n} bytes overruns ${b.length}`,
+    );
+  return {
+    peers: JSON.parse(b.subarray(4, 4 + n).toString()) as Record<number, string>,
+    app: b.subarray(4 + n),
+  };
+}
