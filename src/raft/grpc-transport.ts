@@ -22,6 +22,7 @@ export const DEFAULT_PARTIAL_SNAPSHOT_TTL_MS = 60_000;
  */
 export const RAFT_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  'grpc.enable_channelz': 0,
 };
 
 export interface GrpcTransportOptions {

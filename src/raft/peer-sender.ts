@@ -62,7 +62,8 @@ export class PeerSender {
   private generation = 0;
   /** Waiting for 'drain' on the current stream. */
   private blocked = false;
-  private flushImmediate: NodeJS.Immediate | undefined;
+  /** A flush is scheduled for the end of the current tick. */
+  private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryAt = 0;
   /** Consecutive streams that broke before the peer answered with headers. */
@@ -95,10 +96,17 @@ export class PeerSender {
       return;
     }
     this.queue.push(m);
-    this.flushImmediate ??= setImmediate(() => {
-      this.flushImmediate = undefined;
-      this.flush();
-    });
+    // Flush at the end of the current tick: everything one Ready produced is
+    // sent synchronously, so it still travels as one batch, without waiting
+    // for the event loop's next check phase (a measurable share of a
+    // sub-millisecond round trip).
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => {
+        this.flushScheduled = false;
+        if (!this.closed) this.flush();
+      });
+    }
   }
 
   /** Starts streaming a snapshot, abandoning any transfer still running to this peer. */
@@ -116,9 +124,8 @@ export class PeerSender {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.flushImmediate !== undefined) clearImmediate(this.flushImmediate);
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.flushImmediate = this.retryTimer = undefined;
+    this.retryTimer = undefined;
     this.snapshot?.abort(new RaftError('STOPPED', 'transport closed'));
     const s = this.stream;
     this.stream = undefined;
@@ -295,6 +302,8 @@ function channelOptions(maxBatchBytes: number): grpc.ChannelOptions {
     'grpc.dns_min_time_between_resolutions_ms': 1_000,
     // Raft retries by itself; gRPC retries would only replay stale messages.
     'grpc.enable_retries': 0,
+    // Channelz bookkeeping costs a few percent per message on the hot path.
+    'grpc.enable_channelz': 0,
     'grpc.max_send_message_length': -1,
     'grpc.max_receive_message_length': maxBatchBytes + 64 * 1024,
     // Each peer owns its connection, so removing a peer really closes it.

@@ -394,11 +394,7 @@ export class RaftNode implements TransportHandler {
       try {
         await this.handleReady(rd);
       } catch (err) {
-        // A failed write leaves us unable to promise durability: stop rather
-        // than acknowledge anything (the operator sees why in the log).
-        this.log.fatal({ err }, 'raft loop failed; stopping this node');
-        this.stopped = true;
-        this.cancelTicker();
+        this.fail(err);
         break;
       }
       this.raw.advance(rd);
@@ -419,11 +415,16 @@ export class RaftNode implements TransportHandler {
       await this.opts.store.saveSnapshot(rd.snapshot);
       this.storage.applySnapshot(rd.snapshot);
     }
-    if (rd.entries.length > 0 || rd.hardState) {
+    if (rd.entries.length > 0 || rd.mustSync) {
       await this.opts.store.save(rd.hardState, rd.entries, rd.mustSync);
       if (rd.entries.length > 0) this.storage.append(rd.entries);
-      if (rd.hardState) this.storage.setHardState(rd.hardState);
+    } else if (rd.hardState) {
+      // Only the commit index moved. It need not be durable before we act
+      // on it (after a crash it is learned again from the leader), so the
+      // write goes behind us; the store keeps writes in call order.
+      this.opts.store.save(rd.hardState, [], false).catch((err) => this.fail(err));
     }
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
     this.persistStartedAt = 0;
     if (!leaderFirst) this.opts.transport.send(rd.messages);
     if (rd.snapshot) await this.applySnapshot(rd.snapshot);
@@ -438,6 +439,18 @@ export class RaftNode implements TransportHandler {
       }
     }
     this.releaseAppliedWaiters();
+  }
+
+  /**
+   * A failed write leaves us unable to promise durability: stop rather than
+   * acknowledge anything (the operator sees why in the log).
+   */
+  private fail(err: unknown): void {
+    if (this.stopped) return;
+    this.log.fatal({ err }, 'raft storage failed; stopping this node');
+    this.stopped = true;
+    this.cancelTicker();
+    this.kick();
   }
 
   private async applySnapshot(snap: Snapshot): Promise<void> {

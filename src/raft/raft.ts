@@ -102,6 +102,8 @@ export class Raft {
    */
   pendingConfIndex = 0;
   uncommittedSize = 0;
+  /** Proposals were appended but not yet broadcast (see flushPendingAppends). */
+  appendPending = false;
   private readOnly = new ReadOnly();
   /** ReadIndex requests that arrived before the leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
@@ -813,7 +815,16 @@ export class Raft {
     if (!this.appendEntry(ents)) {
       throw new RaftError('PROPOSAL_DROPPED', 'too many uncommitted entries');
     }
-    this.bcastAppend();
+    // Entries proposed between two Ready batches go out together: one
+    // MSG_APP per follower per batch instead of one per proposal.
+    this.appendPending = true;
+  }
+
+  /** Sends entries proposed since the last Ready (RawNode calls this before building one). */
+  flushPendingAppends(): void {
+    if (!this.appendPending) return;
+    this.appendPending = false;
+    if (this.state === StateType.Leader) this.bcastAppend();
   }
 
   /**

@@ -94,6 +94,7 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.raft;
+    if (r.appendPending) return true;
     const soft = r.softState();
     if (soft.lead !== this.prevSoft.lead || soft.state !== this.prevSoft.state) return true;
     const hs = r.hardState();
@@ -111,6 +112,7 @@ export class RawNode {
 
   ready(): Ready {
     const r = this.raft;
+    r.flushPendingAppends();
     const entries = r.raftLog.unstableEntries();
     const committedEntries = r.raftLog.nextCommittedEnts();
     const rd: Ready = {

@@ -5,6 +5,7 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 50,
   'grpc.max_reconnect_backoff_ms': 200,
   'grpc.enable_retries': 0,
+  'grpc.enable_channelz': 0,
 };
 
 /** One connection per server; calls go to one server, or to a chosen one. */
