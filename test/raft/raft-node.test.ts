@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { DurableStore } from '../../src/raft/durable-store';
+import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../../src/raft/grpc-transport';
+import { LevelDbStore } from '../../src/raft/leveldb-store';
+import { RaftNode, RaftNodeOptions } from '../../src/raft/raft-node';
+import { ConfChangeType, RaftError, StateType } from '../../src/raft/types';
+import { freePort } from '../support/raft-kv/processes';
+import { encodePut, KvStateMachine } from '../support/raft-kv/state-machine';
+
+/** One member in this process: real LevelDB, real gRPC transport on loopback. */
+interface Member {
+  id: number;
+  node: RaftNode;
+  sm: KvStateMachine;
+  store: DurableStore;
+  stop(): Promise<void>;
+}
+
+const dirs: string[] = [];
+const fast = {
+  tickMs: 20,
+  electionTicks: 6,
+  requestTimeoutMs: 3000,
+} satisfies Partial<RaftNodeOptions>;
+
+async function startMember(
+  id: number,
+  peers: Record<number, string>,
+  dir: string,
+  opts: Partial<RaftNodeOptions> & { wrapStore?: (s: DurableStore) => DurableStore } = {},
+): Promise<Member> {
+  const sm = new KvStateMachine();
+  const raw = await LevelDbStore.open(dir);
+  const store = opts.wrapStore ? opts.wrapStore(raw) : raw;
+  let node: RaftNode | undefined;
+  const transport = new GrpcTransport({
+    selfId: id,
+    handler: {
+      receive: (m) => node?.receive(m),
+      reportUnreachable: (p) => node?.reportUnreachable(p),
+      reportSnapshot: (p, ok) => node?.reportSnapshot(p, ok),
+    },
+  });
+  const server = new grpc.Server(RAFT_SERVER_OPTIONS);
+  transport.register(server);
+  await new Promise<number>((resolve, reject) =>
+    server.bindAsync(peers[id], grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  );
+  try {
+    node = await RaftNode.start({
+      id,
+      peers,
+      store,
+      transport,
+      stateMachine: sm,
+      ...fast,
+      ...opts,
+    });
+  } catch (err) {
+    server.forceShutdown();
+    await transport.close();
+    await raw.close();
+    throw err;
+  }
+  const n = node;
+  return {
+    id,
+    node: n,
+    sm,
+    store,
+    async stop() {
+      await n.stop();
+      server.forceShutdown();
+      await transport.close();
+      await raw.close();
+    },
+  };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function leaderOf(members: Member[]): Member | undefined {
+  return members.find((m) => m.node.isLeader());
+}
+
+async function startCluster(n: number, opts: Partial<RaftNodeOptions> = {}) {
+  const base = mkdtempSync(join(tmpdir(), 'baton-raftnode-'));
+  dirs.push(base);
+  const peers: Record<number, string> = {};
+  for (let id = 1; id <= n; id++) peers[id] = `127.0.0.1:${await freePort()}`;
+  const bootstrap = Object.keys(peers).map(Number);
+  const members = await Promise.all(
+    bootstrap.map((id) => startMember(id, peers, join(base, `n${id}`), { bootstrap, ...opts })),
+  );
+  await until('a leader', () => leaderOf(members) !== undefined);
+  return { base, peers, members };
+}
+
+const put = (m: Member, k: string, v: string) => m.node.propose(encodePut(k, Buffer.from(v)));
+
+describe('raft: RaftNode over real gRPC and LevelDB', function () {
+  this.timeout(60_000);
+  const running: Member[] = [];
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((m) => m.stop().catch(() => {})));
+  });
+
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('replicates writes proposed on any member, forwarding from followers, and serves ReadIndex reads', async () => {
+    const { members } = await startCluster(3);
+    running.push(...members);
+    const leader = leaderOf(members)!;
+    const follower = members.find((m) => m !== leader)!;
+    const r1 = await put(leader, 'a', '1');
+    const r2 = await put(follower, 'b', '2');
+    assert.ok(r2.index > r1.index);
+    // A linearizable read through a follower sees both writes.
+    const idx = await follower.node.readIndex();
+    assert.ok(idx >= r2.index);
+    assert.equal(follower.sm.data.get('a')?.toString(), '1');
+    assert.equal(follower.sm.data.get('b')?.toString(), '2');
+    await until('every member applied', () =>
+      members.every((m) => m.node.status().applied >= r2.index),
+    );
+  });
+
+  it('survives a restart of every member with nothing acknowledged lost', async () => {
+    const { members, peers, base } = await startCluster(3);
+    const leader = leaderOf(members)!;
+    for (let i = 0; i < 20; i++) await put(leader, `k${i}`, `v${i}`);
+    await Promise.all(members.map((m) => m.stop()));
+    const again = await Promise.all(
+      [1, 2, 3].map((id) => startMember(id, peers, join(base, `n${id}`))),
+    );
+    running.push(...again);
+    await until('a leader after restart', () => leaderOf(again) !== undefined);
+    const l = leaderOf(again)!;
+    await l.node.readIndex();
+    for (let i = 0; i < 20; i++) assert.equal(l.sm.data.get(`k${i}`)?.toString(), `v${i}`);
+  });
+
+  it('adds a learner that catches up by snapshot, promotes it, and moves leadership before removing the old leader', async () => {
+    const { members, peers, base } = await startCluster(3, { snapshotEntries: 30, keepEntries: 5 });
+    running.push(...members);
+    let leader = leaderOf(members)!;
+    for (let i = 0; i < 80; i++) await put(leader, `k${i}`, `v${i}`);
+    // The log is compacted past index 1: a new member can only catch up by snapshot.
+    peers[4] = `127.0.0.1:${await freePort()}`;
+    const m4 = await startMember(4, { ...peers }, join(base, 'n4'), {
+      snapshotEntries: 30,
+      keepEntries: 5,
+    });
+    running.push(m4);
+    await leader.node.changeMembership([
+      { type: ConfChangeType.CONF_ADD_LEARNER, nodeId: 4, address: peers[4] },
+    ]);
+    await until('the learner caught up', () => m4.sm.data.get('k79')?.toString() === 'v79');
+    assert.equal(m4.node.status().confState.learners.includes(4), true);
+    await leader.node.changeMembership([{ type: ConfChangeType.CONF_ADD_NODE, nodeId: 4 }]);
+    assert.deepEqual([...leader.node.status().confState.voters].sort(), [1, 2, 3, 4]);
+
+    // Removing the leader itself is refused with a reason; transfer first.
+    await assert.rejects(
+      leader.node.changeMembership([{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: leader.id }]),
+      (e: Error) => e instanceof RaftError && /transfer leadership first/.test(e.message),
+    );
+    const old = leader;
+    old.node.transferLeadership(4);
+    await until('member 4 leads', () => m4.node.isLeader());
+    leader = m4;
+    await leader.node.changeMembership([{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: old.id }]);
+    assert.deepEqual(
+      [...leader.node.status().confState.voters].sort(),
+      [1, 2, 3, 4].filter((id) => id !== old.id),
+    );
+    await put(leader, 'after', 'removal');
+  });
+
+  it('steps a leader down when its disk stalls, and the others carry on', async () => {
+    let stall = false;
+    const stallable = (s: DurableStore): DurableStore => ({
+      load: () => s.load(),
+      save: async (hs, ents, sync) => {
+        while (stall) await new Promise((r) => setTimeout(r, 20));
+        return s.save(hs, ents, sync);
+      },
+      saveSnapshot: (snap) => s.saveSnapshot(snap),
+      compact: (i) => s.compact(i),
+      close: () => s.close(),
+    });
+    const base = mkdtempSync(join(tmpdir(), 'baton-raftnode-'));
+    dirs.push(base);
+    const peers: Record<number, string> = {};
+    for (let id = 1; id <= 3; id++) peers[id] = `127.0.0.1:${await freePort()}`;
+    // Member 1 has the stallable disk and campaigns first.
+    const m1 = await startMember(1, peers, join(base, 'n1'), {
+      bootstrap: [1, 2, 3],
+      wrapStore: stallable,
+    });
+    const rest = await Promise.all(
+      [2, 3].map((id) => startMember(id, peers, join(base, `n${id}`), { bootstrap: [1, 2, 3] })),
+    );
+    const members = [m1, ...rest];
+    running.push(...members);
+    m1.node.campaign();
+    await until('member 1 leads', () => m1.node.isLeader());
+    await put(m1, 'before', 'stall');
+    stall = true;
+    const pending = put(m1, 'during', 'stall').catch((e: Error) => e);
+    await until('member 1 stepped down', () => m1.node.status().state !== StateType.Leader, 5000);
+    await until('another leader', () => rest.some((m) => m.node.isLeader()), 5000);
+    await put(leaderOf(rest)!, 'after', 'stall');
+    stall = false;
+    await pending;
+  });
+
+  it('refuses to start on a corrupted snapshot file, saying which file', async () => {
+    const { members, peers, base } = await startCluster(3, { snapshotEntries: 10 });
+    const leader = leaderOf(members)!;
+    for (let i = 0; i < 15; i++) await put(leader, `k${i}`, `v${i}`);
+    await until('member 1 snapshotted', () =>
+      readdirSync(join(base, 'n1', 'snap')).some(
+        (f) => f.endsWith('.snap') && !f.startsWith('0000000000000001-0000000000000001'),
+      ),
+    );
+    await Promise.all(members.map((m) => m.stop()));
+    const snapDir = join(base, 'n1', 'snap');
+    const newest = readdirSync(snapDir)
+      .filter((f) => f.endsWith('.snap'))
+      .sort()
+      .pop()!;
+    const bytes = readFileSync(join(snapDir, newest));
+    bytes[bytes.length - 3] ^= 0xff;
+    writeFileSync(join(snapDir, newest), bytes);
+    await assert.rejects(
+      startMember(1, peers, join(base, 'n1')),
+      (e: Error) => e instanceof RaftError && e.code === 'CORRUPT' && e.message.includes(newest),
+    );
+  });
+});
