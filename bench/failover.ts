@@ -59,19 +59,23 @@ async function etcdFailover(): Promise<number[]> {
         leader = await cluster.leader();
       }
       const survivors = [1, 2, 3].filter((id) => id !== leader.id);
-      const client = cluster.client(survivors);
+      const clients = survivors.map((id) => cluster.client([id], true));
       const t0 = performance.now();
       await cluster.kill(leader.id);
-      for (;;) {
+      // Like the Baton client: short attempts, rotating over the survivors.
+      for (let attempt = 0; ; attempt++) {
         try {
-          await client.put(`after-${run}`).value('y');
+          await clients[attempt % clients.length]
+            .put(`after-${run}`)
+            .value('y')
+            .options({ deadline: Date.now() + 1000 });
           break;
         } catch {
           await new Promise((r) => setTimeout(r, 5));
         }
       }
       times.push(performance.now() - t0);
-      client.close();
+      for (const c of clients) c.close();
       cluster.startMember(leader.id, 'existing');
       await new Promise((r) => setTimeout(r, 1500));
     }
