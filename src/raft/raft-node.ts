@@ -632,7 +632,10 @@ export class RaftNode implements TransportHandler {
   private releaseAppliedWaiters(): void {
     if (this.appliedWaiters.length === 0) return;
     const keep: typeof this.appliedWaiters = [];
-    for (const w of this.appliedWaiters) w.index <= this.applied ? w.resolve() : keep.push(w);
+    for (const w of this.appliedWaiters) {
+      if (w.index <= this.applied) w.resolve();
+      else keep.push(w);
+    }
     this.appliedWaiters.length = 0;
     this.appliedWaiters.push(...keep);
   }

@@ -64,17 +64,18 @@ export async function startKvServer(opts: KvServerOptions): Promise<KvServer> {
   const log = opts.logger ?? silentLogger();
   const sm = new KvStateMachine();
   const store = await LevelDbStore.open(opts.dir, { logger: log });
-  let node: RaftNode | undefined;
+  // The transport needs its handler before the node exists.
+  const ref: { node?: RaftNode } = {};
   const transport = new GrpcTransport({
     selfId: opts.id,
     logger: log,
     handler: {
-      receive: (m) => node?.receive(m),
-      reportUnreachable: (id) => node?.reportUnreachable(id),
-      reportSnapshot: (id, ok) => node?.reportSnapshot(id, ok),
+      receive: (m) => ref.node?.receive(m),
+      reportUnreachable: (id) => ref.node?.reportUnreachable(id),
+      reportSnapshot: (id, ok) => ref.node?.reportSnapshot(id, ok),
     },
   });
-  node = await RaftNode.start({
+  const n = (ref.node = await RaftNode.start({
     id: opts.id,
     peers: opts.peers,
     store,
@@ -83,8 +84,7 @@ export async function startKvServer(opts: KvServerOptions): Promise<KvServer> {
     bootstrap: opts.bootstrap ? Object.keys(opts.peers).map(Number) : undefined,
     logger: log,
     ...opts.raft,
-  });
-  const n = node;
+  }));
   const server = new grpc.Server(RAFT_SERVER_OPTIONS);
   transport.register(server);
   server.addService(KVService, {
