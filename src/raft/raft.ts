@@ -145,6 +145,10 @@ export class Raft {
     restoreConfig(this.tracker, confState, this.raftLog.lastIndex());
     this.isLearner = this.tracker.progress.get(this.id)?.isLearner ?? false;
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
+    // Entries covered by the stored snapshot are committed, whatever the
+    // (possibly older, unsynced) commit index says. Storage may keep some
+    // entries below the snapshot, so its first index does not tell.
+    this.raftLog.committed = Math.max(this.raftLog.committed, snapIndex(c.storage.snapshot()));
     if (c.applied !== undefined && c.applied > 0) this.raftLog.appliedTo(c.applied);
     this.becomeFollower(this.term, NONE);
   }
@@ -166,13 +170,18 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex()) {
+    if (hs.commit > this.raftLog.lastIndex()) {
+      // We acknowledged a commit index past the entries we hold: the log on
+      // disk lost entries it had synced.
       throw new RaftError(
         'CORRUPT',
-        `${this.id}: stored commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
+        `${this.id}: stored commit ${hs.commit} is past the last stored entry ${this.raftLog.lastIndex()}`,
       );
     }
-    this.raftLog.committed = hs.commit;
+    // The commit index alone is written without sync, so after a crash it
+    // may trail the snapshot; the snapshot itself proves its entries were
+    // committed.
+    this.raftLog.committed = Math.max(hs.commit, this.raftLog.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -518,7 +527,9 @@ export class Raft {
       voteMsg = MessageType.MSG_VOTE;
       term = this.term;
     }
-    const voters = [...this.tracker.config.voters.ids()].sort((a, b) => a - b);
+    const voterSet = this.tracker.config.voters.ids();
+    for (const cfg of this.pendingConfigs()) for (const id of cfg.voters.ids()) voterSet.add(id);
+    const voters = [...voterSet].sort((a, b) => a - b);
     if (this.poll(this.id, voteRespType(voteMsg), true) === 'won') {
       // A single-voter group wins at once.
       if (t === 'pre-election') this.campaign('election');
@@ -546,7 +557,60 @@ export class Raft {
       'received vote',
     );
     this.tracker.recordVote(id, granted);
-    return this.tracker.tallyVotes().result;
+    let result = this.tracker.tallyVotes().result;
+    // An election must also be won in every configuration that conf-change
+    // entries in our log (not yet applied) would produce. Configurations
+    // take effect here when applied, and our commit index may be stale (it
+    // is not synced, and a removed member stops hearing it): without this, a
+    // node that missed the commit of a change removing it could be elected
+    // by voters of the old configuration while the new one commits without
+    // them — two leaders for one index. This is the thesis's rule (§4.1:
+    // use the latest configuration in the log) applied conservatively, on
+    // top of the applied one.
+    for (const cfg of this.pendingConfigs()) {
+      const r = cfg.voters.voteResult(this.tracker.votes);
+      if (r === 'lost' || result === 'lost') result = 'lost';
+      else if (r === 'pending') result = 'pending';
+    }
+    return result;
+  }
+
+  private pendingCache?: { key: string; configs: TrackerConfig[] };
+
+  /** Configurations the conf-change entries after `applied` would lead to, in log order. */
+  private pendingConfigs(): TrackerConfig[] {
+    const applied = this.raftLog.applied;
+    const last = this.raftLog.lastIndex();
+    const key = `${applied}/${last}/${this.raftLog.lastTerm()}/${this.raftLog.firstIndex()}`;
+    if (this.pendingCache?.key === key) return this.pendingCache.configs;
+    const configs: TrackerConfig[] = [];
+    const from = Math.max(applied + 1, this.raftLog.firstIndex());
+    if (from <= last) {
+      const ents = this.raftLog.slice(from, last + 1, Number.MAX_SAFE_INTEGER);
+      let tracker = this.tracker;
+      for (const e of ents) {
+        if (e.type !== EntryType.ENTRY_CONF_CHANGE) continue;
+        const cc = decodeConfChange(e.data);
+        const changer = new Changer(tracker, last);
+        let next: { config: TrackerConfig; progress: ProgressMap };
+        try {
+          if (leaveJoint(cc)) next = changer.leaveJoint();
+          else {
+            const { autoLeave, ok } = enterJoint(cc);
+            next = ok ? changer.enterJoint(autoLeave, cc.changes) : changer.simple(cc.changes);
+          }
+        } catch {
+          continue; // an invalid change is skipped when applied too
+        }
+        const t = new ProgressTracker(tracker.maxInflight, tracker.maxInflightBytes);
+        t.config = next.config;
+        t.progress = next.progress;
+        tracker = t;
+        configs.push(next.config);
+      }
+    }
+    this.pendingCache = { key, configs };
+    return configs;
   }
 
   // ---- the message switch -------------------------------------------------

@@ -63,8 +63,12 @@ export class RawNode {
   step(m: Message): void {
     if (m.type === MessageType.MSG_UNKNOWN)
       throw new RaftError('STEP_LOCAL', 'cannot step a local message');
-    // Answers from peers we no longer know (removed members) are dropped.
-    if (isResponseMsg(m.type) && !this.raft.tracker.progress.has(m.from)) {
+    // Answers from peers we no longer know (removed members) are dropped —
+    // except votes: a candidate also counts voters of configurations still
+    // pending in its log (see Raft.poll), which may not be in its tracker.
+    const isVoteResp =
+      m.type === MessageType.MSG_VOTE_RESP || m.type === MessageType.MSG_PRE_VOTE_RESP;
+    if (isResponseMsg(m.type) && !isVoteResp && !this.raft.tracker.progress.has(m.from)) {
       throw new RaftError('STEP_PEER_NOT_FOUND', `no progress for ${m.from}`);
     }
     this.raft.step(m);

@@ -49,7 +49,8 @@ export class SimNode {
   confState: ConfState = emptyConfState();
   lastState = StateType.Follower;
   lastLead = 0;
-  /** Durable commit index (from the persisted hard state). */
+  /** The commit index as of the last synced write (what survives a crash). */
+  syncedCommit = 0;
   constructor(
     readonly id: number,
     readonly storage: MemoryStorage,
@@ -94,6 +95,7 @@ export class SimCluster {
         storage.bootstrap({ ...emptyConfState(), voters: [...initialVoters] });
       }
       const n = new SimNode(id, storage);
+      n.syncedCommit = storage.hardStateValue().commit;
       this.nodes.set(id, n);
       this.start(n);
     }
@@ -135,6 +137,10 @@ export class SimCluster {
     const n = this.nodes.get(id)!;
     if (!n.alive) return;
     n.raw = undefined;
+    // A hard state written without sync (only the commit index moved) is
+    // lost; term and vote always travel with a synced write.
+    const hs = n.storage.hardStateValue();
+    n.storage.setHardState({ ...hs, commit: n.syncedCommit });
     this.trace(`crash ${id}`);
     for (const [op, proposer] of this.pending) if (proposer === id) this.pending.delete(op);
   }
@@ -401,6 +407,7 @@ export class SimCluster {
     }
     if (rd.hardState) {
       n.storage.setHardState(rd.hardState);
+      if (rd.mustSync) n.syncedCommit = rd.hardState.commit;
       this.inv.onCommit(n.id, rd.hardState.commit, n.storage, this.now);
     }
   }

@@ -23,6 +23,8 @@ export interface KvClusterOptions {
   /** Extra flags for every server (e.g. ["--election-ticks", "6"]). */
   args?: string[];
   dir?: string;
+  /** Flags for node itself, e.g. ["--cpu-prof"]; BATON_KV_NODE_ARGS adds more (space-separated). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -39,13 +41,15 @@ export class KvCluster {
     readonly size: number,
     private readonly args: string[],
     dir: string | undefined,
+    private readonly nodeArgs: string[] = [],
   ) {
     this.ownDir = dir === undefined;
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'baton-kv-'));
   }
 
   static async start(opts: KvClusterOptions = {}): Promise<KvCluster> {
-    const c = new KvCluster(opts.size ?? 3, opts.args ?? [], opts.dir);
+    const envArgs = (process.env.BATON_KV_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const c = new KvCluster(opts.size ?? 3, opts.args ?? [], opts.dir, [...(opts.nodeArgs ?? []), ...envArgs]);
     for (let id = 1; id <= c.size; id++) c.addresses[id] = `127.0.0.1:${await freePort()}`;
     await Promise.all(Object.keys(c.addresses).map((id) => c.startNode(Number(id), true)));
     return c;
@@ -63,6 +67,7 @@ export class KvCluster {
 
   async startNode(id: number, bootstrap = false): Promise<void> {
     const argv = [
+      ...this.nodeArgs,
       SERVER,
       '--id',
       String(id),

@@ -188,6 +188,8 @@ async function main(): Promise<void> {
   });
   process.stdout.write(`ready ${srv.port}\n`);
   const shutdown = () => {
+    // Open peer streams can hold a graceful stop; do not hang on them.
+    setTimeout(() => process.exit(0), 1000).unref();
     srv.stop().then(
       () => process.exit(0),
       () => process.exit(1),
