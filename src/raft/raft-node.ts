@@ -110,6 +110,11 @@ export class RaftNode implements TransportHandler {
   private readonly proposals = new Map<number, Waiter<{ index: number; result: unknown }>>();
   private readonly reads = new Map<string, Waiter<number>>();
   private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private readonly condWaiters: {
+    check: () => boolean;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private confState: ConfState;
   private peers: Record<number, string>;
   private applied: number;
@@ -249,6 +254,12 @@ export class RaftNode implements TransportHandler {
   }
 
   /** Adds, promotes, demotes or removes members; resolves with the new configuration. */
+  /**
+   * Adds, promotes, demotes or removes members in one change (several
+   * changes go through a joint configuration). Proposed here and forwarded
+   * to the leader if this node is not it; resolves with the configuration
+   * once this node has applied a configuration that reflects the change.
+   */
   async changeMembership(
     changes: { type: ConfChangeType; nodeId: number; address?: string }[],
   ): Promise<ConfState> {
@@ -262,17 +273,81 @@ export class RaftNode implements TransportHandler {
       changes: changes.map((c) => ({ type: c.type, nodeId: c.nodeId })),
       context,
     };
-    if (this.raw.raft.state !== StateType.Leader) {
+    try {
+      this.raw.proposeConfChange(cc);
+    } catch (err) {
+      throw this.asRaftError(err);
+    }
+    this.kick();
+    const reflected = (cs: ConfState) =>
+      cs.votersOutgoing.length === 0 &&
+      changes.every((c) => {
+        if (c.type === ConfChangeType.CONF_ADD_NODE) return cs.voters.includes(c.nodeId);
+        if (c.type === ConfChangeType.CONF_ADD_LEARNER) return cs.learners.includes(c.nodeId);
+        return !cs.voters.includes(c.nodeId) && !cs.learners.includes(c.nodeId);
+      });
+    await this.waitFor(
+      () => reflected(this.confState),
+      'membership change',
+      this.opts.requestTimeoutMs ?? 10_000,
+    );
+    return this.confState;
+  }
+
+  /**
+   * Adds a member safely: first as a learner, which receives the log (or a
+   * snapshot) without voting, then — once it has caught up with the commit
+   * index — as a voter, so a slow newcomer never weakens the quorum.
+   * Must run on the leader.
+   */
+  async addMember(id: number, address: string, timeoutMs = 30_000): Promise<ConfState> {
+    if (!this.isLeader())
       throw new RaftError(
         'NOT_LEADER',
-        `membership changes go to the leader (${this.raw.raft.lead || 'unknown'})`,
+        `add members through the leader (${this.leader() || 'unknown'})`,
+      );
+    await this.changeMembership([{ type: ConfChangeType.CONF_ADD_LEARNER, nodeId: id, address }]);
+    const target = this.raw.raft.raftLog.committed;
+    await this.waitFor(
+      () => {
+        if (!this.isLeader())
+          throw new RaftError('NOT_LEADER', 'lost leadership while a learner caught up');
+        return (this.raw.raft.tracker.progress.get(id)?.match ?? 0) >= target;
+      },
+      `learner ${id} to catch up to ${target}`,
+      timeoutMs,
+    );
+    return this.changeMembership([{ type: ConfChangeType.CONF_ADD_NODE, nodeId: id }]);
+  }
+
+  /**
+   * Removes a member. The leader may not remove itself (Raft refuses), so a
+   * leader asked to leave first hands leadership to the most up-to-date
+   * voter and then proposes its own removal through the new leader.
+   */
+  async removeMember(id: number, timeoutMs = 30_000): Promise<ConfState> {
+    if (id === this.id && this.isLeader()) {
+      const progress = this.raw.raft.tracker.progress;
+      const target = this.confState.voters
+        .filter((v) => v !== this.id)
+        .sort((a, b) => (progress.get(b)?.match ?? 0) - (progress.get(a)?.match ?? 0))[0];
+      if (target === undefined)
+        throw new RaftError('INVALID_CONFIG', `${id} is the only voter; it cannot be removed`);
+      this.transferLeadership(target);
+      // A transfer can fail (the target had a conf change still to apply,
+      // a message was lost): the core abandons it after an election
+      // timeout, and we ask again.
+      await this.waitFor(
+        () => {
+          if (this.isLeader() && this.raw.raft.leadTransferee === NONE)
+            this.transferLeadership(target);
+          return !this.isLeader() && this.leader() !== NONE;
+        },
+        `leadership to move to ${target}`,
+        timeoutMs,
       );
     }
-    this.raw.proposeConfChange(cc);
-    const index = this.raw.raft.raftLog.lastIndex();
-    this.kick();
-    await this.waitApplied(index, this.opts.requestTimeoutMs ?? 10_000);
-    return this.confState;
+    return this.changeMembership([{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: id }]);
   }
 
   transferLeadership(to: number): void {
@@ -341,6 +416,7 @@ export class RaftNode implements TransportHandler {
     for (const w of this.reads.values()) w.reject(err);
     this.proposals.clear();
     this.reads.clear();
+    for (const w of this.condWaiters.splice(0)) w.reject(err);
   }
 
   // ---- TransportHandler -----------------------------------------------------
@@ -374,6 +450,7 @@ export class RaftNode implements TransportHandler {
 
   private onTick(): void {
     this.raw.tick();
+    if (this.condWaiters.length > 0) this.checkConditions();
     this.checkDiskStall();
     this.kick();
   }
@@ -629,7 +706,49 @@ export class RaftNode implements TransportHandler {
     });
   }
 
+  /** Resolves when `check` holds, checked after every Ready and tick; `check` may throw to fail. */
+  private waitFor(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let cancel = () => {};
+      const w = {
+        check,
+        resolve: () => {
+          cancel();
+          resolve();
+        },
+        reject: (e: Error) => {
+          cancel();
+          reject(e);
+        },
+      };
+      cancel = this.clock.setTimeout(() => {
+        const i = this.condWaiters.indexOf(w);
+        if (i >= 0) this.condWaiters.splice(i, 1);
+        reject(new RaftError('TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.condWaiters.push(w);
+      this.checkConditions();
+    });
+  }
+
+  private checkConditions(): void {
+    for (const w of [...this.condWaiters]) {
+      let done = false;
+      let failure: Error | undefined;
+      try {
+        done = w.check();
+      } catch (err) {
+        failure = err as Error;
+      }
+      if (!done && !failure) continue;
+      this.condWaiters.splice(this.condWaiters.indexOf(w), 1);
+      if (failure) w.reject(failure);
+      else w.resolve();
+    }
+  }
+
   private releaseAppliedWaiters(): void {
+    this.checkConditions();
     if (this.appliedWaiters.length === 0) return;
     const keep: typeof this.appliedWaiters = [];
     for (const w of this.appliedWaiters) {

@@ -137,9 +137,16 @@ export class RawNode {
     }
     if (r.raftLog.unstable.snapshot) rd.snapshot = r.raftLog.unstable.snapshot;
     // Term and vote must be on disk before any message that relies on them
-    // leaves; a commit index alone may be lost (it is recomputed).
+    // leaves; a commit index alone may be lost (it is recomputed) — except
+    // when it covers a conf change: a node that forgot it (an unsynced write
+    // lost in a crash) would come back applying an older configuration than
+    // one it already acted on, and can then need votes that no longer exist
+    // (sim seed 6385).
     rd.mustSync =
-      entries.length > 0 || hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote;
+      entries.length > 0 ||
+      hs.term !== this.prevHard.term ||
+      hs.vote !== this.prevHard.vote ||
+      committedEntries.some((e) => e.type === EntryType.ENTRY_CONF_CHANGE);
     if (rd.hardState) this.prevHard = hs;
     r.msgs = [];
     r.readStates = [];
