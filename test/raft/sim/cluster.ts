@@ -41,11 +41,30 @@ export interface FaultProfile {
 interface StateMachine {
   applied: number;
   ops: string[];
+  /** Client writes "put|key|value|id" land here. */
+  kv: Record<string, string>;
+}
+
+/** One client operation as seen from outside, for the linearizability checker. */
+export interface ClientOp {
+  clientId: number;
+  input: { op: 'get' | 'put'; key: string; value?: string };
+  output: { value?: string; unknown?: boolean };
+  call: number;
+  return: number;
+}
+
+interface PendingRead {
+  node: number;
+  key: string;
+  call: number;
+  clientId: number;
+  index?: number;
 }
 
 export class SimNode {
   raw?: RawNode;
-  sm: StateMachine = { applied: 0, ops: [] };
+  sm: StateMachine = { applied: 0, ops: [], kv: {} };
   confState: ConfState = emptyConfState();
   lastState = StateType.Follower;
   lastLead = 0;
@@ -80,6 +99,11 @@ export class SimCluster {
   private pending = new Map<string, number>(); // op -> proposer id
   private opSeq = 0;
   readonly log: string[] = [];
+  /** Client history (only when kvClients > 0). */
+  readonly history: ClientOp[] = [];
+  private pendingWrites = new Map<string, number>(); // op -> index in history
+  private pendingReads = new Map<string, PendingRead>();
+  private readSeq = 0;
   private readonly tickEvery = 10;
 
   constructor(
@@ -125,7 +149,7 @@ export class SimCluster {
     n.sm =
       snap.data.length > 0
         ? (JSON.parse(Buffer.from(snap.data).toString()) as StateMachine)
-        : { applied: 0, ops: [] };
+        : { applied: 0, ops: [], kv: {} };
     n.sm.applied = applied;
     n.confState = snap.metadata?.confState ?? emptyConfState();
     n.lastState = StateType.Follower;
@@ -143,6 +167,14 @@ export class SimCluster {
     n.storage.setHardState({ ...hs, commit: n.syncedCommit });
     this.trace(`crash ${id}`);
     for (const [op, proposer] of this.pending) if (proposer === id) this.pending.delete(op);
+    for (const [op, h] of this.pendingWrites) {
+      if (op.endsWith(`|n${id}`)) {
+        this.pendingWrites.delete(op);
+        this.history[h].output = { unknown: true };
+        this.history[h].return = Infinity;
+      }
+    }
+    for (const [ctx, r] of this.pendingReads) if (r.node === id) this.pendingReads.delete(ctx);
   }
 
   restart(id: number): void {
@@ -387,6 +419,11 @@ export class SimCluster {
     }
     if (crashAt === 2) return this.crash(n.id);
     this.apply(n, rd);
+    for (const rs of rd.readStates) {
+      const r = this.pendingReads.get(Buffer.from(rs.requestCtx).toString());
+      if (r && r.node === n.id) r.index = rs.index;
+    }
+    this.completeReads(n);
     n.raw.advance(rd);
     if (rd.softState) {
       if (rd.softState.state === StateType.Leader && n.lastState !== StateType.Leader) {
@@ -416,7 +453,9 @@ export class SimCluster {
     if (rd.snapshot) {
       const data = Buffer.from(rd.snapshot.data);
       n.sm =
-        data.length > 0 ? (JSON.parse(data.toString()) as StateMachine) : { applied: 0, ops: [] };
+        data.length > 0
+          ? (JSON.parse(data.toString()) as StateMachine)
+          : { applied: 0, ops: [], kv: {} };
       n.sm.applied = snapIndex(rd.snapshot);
       n.confState = rd.snapshot.metadata?.confState ?? emptyConfState();
     }
@@ -433,9 +472,19 @@ export class SimCluster {
       } else if (e.data.length > 0) {
         const op = Buffer.from(e.data).toString();
         n.sm.ops.push(op);
+        if (op.startsWith('put|')) {
+          const [, key, value] = op.split('|');
+          n.sm.kv[key] = value;
+        }
         if (this.pending.get(op) === n.id) {
           this.pending.delete(op);
           this.acked.add(op);
+          const h = this.pendingWrites.get(op);
+          if (h !== undefined) {
+            this.pendingWrites.delete(op);
+            this.history[h].output = {};
+            this.history[h].return = this.now;
+          }
         }
       }
     }
@@ -462,6 +511,56 @@ export class SimCluster {
     n.storage.createSnapshot(n.sm.applied, n.confState, data);
     // Keep a few entries so slightly lagging followers need no snapshot.
     n.storage.compact(Math.max(snapAt, n.sm.applied - 5));
+  }
+
+  /** A client write of key=value through node `id` (recorded in the history). */
+  clientPut(clientId: number, id: number, key: string, value: string): void {
+    const n = this.nodes.get(id)!;
+    if (!n.raw) return;
+    const op = `put|${key}|${value}|c${clientId}-${++this.opSeq}|n${id}`;
+    try {
+      n.raw.propose(Buffer.from(op));
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'PROPOSAL_DROPPED') return; // refused: no effect
+      throw err;
+    }
+    this.pending.set(op, id);
+    this.pendingWrites.set(op, this.history.length);
+    this.history.push({
+      clientId,
+      input: { op: 'put', key, value },
+      output: { unknown: true },
+      call: this.now,
+      return: Infinity,
+    });
+  }
+
+  /** A linearizable client read through node `id` (ReadIndex, then wait until applied). */
+  clientGet(clientId: number, id: number, key: string): void {
+    const n = this.nodes.get(id)!;
+    if (!n.raw) return;
+    const ctx = `read-${++this.readSeq}`;
+    try {
+      n.raw.readIndex(Buffer.from(ctx));
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'PROPOSAL_DROPPED') return;
+      throw err;
+    }
+    this.pendingReads.set(ctx, { node: id, key, call: this.now, clientId });
+  }
+
+  private completeReads(n: SimNode): void {
+    for (const [ctx, r] of this.pendingReads) {
+      if (r.node !== n.id || r.index === undefined || n.sm.applied < r.index) continue;
+      this.pendingReads.delete(ctx);
+      this.history.push({
+        clientId: r.clientId,
+        input: { op: 'get', key: r.key },
+        output: { value: n.sm.kv[r.key] },
+        call: r.call,
+        return: this.now,
+      });
+    }
   }
 
   /** Heals everything and runs until every member applied a fresh write, or gives up. */
