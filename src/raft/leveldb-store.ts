@@ -62,6 +62,7 @@ export interface LevelDbStoreOptions {
 
 export class LevelDbStore implements DurableStore {
   private queue: Promise<unknown> = Promise.resolve();
+  private snapQueue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   private constructor(
@@ -188,16 +189,31 @@ export class LevelDbStore implements DurableStore {
     });
   }
 
+  /**
+   * Writing a snapshot file (possibly large, fsynced) happens outside the
+   * queue of log writes, so a node keeps persisting Ready batches — and
+   * heartbeating — while it saves a snapshot; only recording it is ordered
+   * with them. Snapshot saves are ordered among themselves.
+   */
   saveSnapshot(snap: Snapshot): Promise<void> {
-    return this.serial(async () => {
-      const index = snapIndex(snap);
-      const term = snapTerm(snap);
-      if (index <= this.snapshotIndex) {
-        throw new RaftError(
-          'SNAPSHOT_OUT_OF_DATE',
-          `snapshot at ${index} is not newer than the stored one at ${this.snapshotIndex}`,
-        );
-      }
+    const run = this.snapQueue.then(() => this.saveSnapshotNow(snap));
+    this.snapQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveSnapshotNow(snap: Snapshot): Promise<void> {
+    if (this.closed) throw new RaftError('STOPPED', 'durable store is closed');
+    const index = snapIndex(snap);
+    const term = snapTerm(snap);
+    const outOfDate = () =>
+      new RaftError(
+        'SNAPSHOT_OUT_OF_DATE',
+        `snapshot at ${index} is not newer than the stored one at ${this.snapshotIndex}`,
+      );
+    if (index <= this.snapshotIndex) throw outOfDate();
+    const name = await writeSnapshotFile(this.snapDir, snap);
+    const dropped = await this.serial(async () => {
+      if (index <= this.snapshotIndex) throw outOfDate();
       // Entries after the snapshot survive only if the log agrees with it at
       // its index; otherwise, by Log Matching (§5.3), none of them is in the
       // leader's log and they must go with the rest.
@@ -213,31 +229,30 @@ export class LevelDbStore implements DurableStore {
         const e = decode(Entry, unseal(raw, `log entry ${index}`), `log entry ${index}`);
         keepAfter = e.term === term;
       }
-
-      const name = await writeSnapshotFile(this.snapDir, snap);
       await this.writeBatch(true, (batch) => {
         batch.put(SNAPSHOT_KEY, seal(Buffer.from(name, 'utf8')));
         if (!keepAfter) {
           for (let i = index + 1; i <= this.lastIndex; i++) batch.del(entryKey(i));
         }
       });
-      const dropped = keepAfter ? 0 : Math.max(0, this.lastIndex - index);
+      const n = keepAfter ? 0 : Math.max(0, this.lastIndex - index);
       this.snapshotIndex = index;
       this.lastIndex = keepAfter ? this.lastIndex : index;
-
-      // Not synced and not in the batch: `load` skips entries at or below the
-      // recorded snapshot, so a crash here only leaves garbage the next clear removes.
-      await this.db.clear({ gte: ENTRIES_START, lte: entryKey(index) });
-      this.log.debug({ index, term, file: name, droppedAfter: dropped }, 'saved snapshot');
-      // The snapshot is durable by now; failing to delete old files must not
-      // make the caller believe otherwise (a retry would be refused as out of date).
-      try {
-        const pruned = await pruneSnapshotFiles(this.snapDir, name);
-        if (pruned.length > 0) this.log.debug({ pruned }, 'pruned snapshot files');
-      } catch (err) {
-        this.log.warn({ err }, 'could not prune old snapshot files');
-      }
+      return n;
     });
+    // Not synced and not in the batch: `load` skips entries at or below the
+    // recorded snapshot, so a crash here only leaves garbage the next clear
+    // removes. Later log writes only touch keys above the snapshot.
+    await this.db.clear({ gte: ENTRIES_START, lte: entryKey(index) });
+    this.log.debug({ index, term, file: name, droppedAfter: dropped }, 'saved snapshot');
+    // The snapshot is durable by now; failing to delete old files must not
+    // make the caller believe otherwise (a retry would be refused as out of date).
+    try {
+      const pruned = await pruneSnapshotFiles(this.snapDir, name);
+      if (pruned.length > 0) this.log.debug({ pruned }, 'pruned snapshot files');
+    } catch (err) {
+      this.log.warn({ err }, 'could not prune old snapshot files');
+    }
   }
 
   compact(index: number): Promise<void> {

@@ -124,6 +124,8 @@ export class RaftNode implements TransportHandler {
   private readonly loopDone: Promise<void>;
   private cancelTicker: () => void;
   private persistStartedAt = 0;
+  /** A snapshot being written in the background. */
+  private snapshotWrite?: Promise<void>;
   private leaderListeners: ((leader: number, term: number) => void)[] = [];
   private lastLeader = NONE;
 
@@ -411,6 +413,7 @@ export class RaftNode implements TransportHandler {
     this.cancelTicker();
     this.kick();
     await this.loopDone;
+    await this.snapshotWrite;
     const err = new RaftError('STOPPED', 'raft node stopped');
     for (const w of this.proposals.values()) w.reject(err);
     for (const w of this.reads.values()) w.reject(err);
@@ -609,9 +612,15 @@ export class RaftNode implements TransportHandler {
     this.peers = next;
   }
 
+  /**
+   * Takes a snapshot every `snapshotEntries` applied entries. The state is
+   * captured here, in the loop, so it matches `applied` exactly; writing it
+   * goes on in the background so that Ready batches (and heartbeats) keep
+   * flowing while a large snapshot is fsynced.
+   */
   private async maybeSnapshot(): Promise<void> {
     const every = this.opts.snapshotEntries ?? 10_000;
-    if (this.applied - this.snapshotIndex < every) return;
+    if (this.snapshotWrite || this.applied - this.snapshotIndex < every) return;
     const app = await this.opts.stateMachine.snapshot();
     const index = this.applied;
     const snap = this.storage.createSnapshot(
@@ -619,12 +628,28 @@ export class RaftNode implements TransportHandler {
       this.confState,
       encodeSnapshotData(this.peers, app),
     );
-    await this.opts.store.saveSnapshot(snap);
     const keep = this.opts.keepEntries ?? 5_000;
     const compactTo = index - keep;
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     this.snapshotIndex = index;
-    this.log.info({ index, bytes: snap.data.length }, 'snapshot taken');
+    const started = this.clock.now();
+    this.snapshotWrite = this.opts.store
+      .saveSnapshot(snap)
+      .then(
+        () =>
+          this.log.info(
+            { index, bytes: snap.data.length, ms: Math.round(this.clock.now() - started) },
+            'snapshot taken',
+          ),
+        (err) => {
+          // A snapshot from the leader may have overtaken ours: nothing lost.
+          if (err instanceof RaftError && err.code === 'SNAPSHOT_OUT_OF_DATE') return;
+          this.fail(err);
+        },
+      )
+      .finally(() => {
+        this.snapshotWrite = undefined;
+      });
   }
 
   private noteLeader(lead: number): void {

@@ -29,20 +29,36 @@ export class KvStateMachine implements StateMachine {
     return index;
   }
 
+  /** Binary: lastIndex (u64 as double) then (keyLen u32 | key | valLen u32 | value)*. */
   snapshot(): Uint8Array {
-    const obj: Record<string, string> = {};
-    for (const [k, v] of this.data) obj[k] = v.toString('base64');
-    return Buffer.from(JSON.stringify({ lastIndex: this.lastIndex, data: obj }));
+    const parts: Buffer[] = [];
+    const head = Buffer.allocUnsafe(8);
+    head.writeDoubleBE(this.lastIndex, 0);
+    parts.push(head);
+    for (const [k, v] of this.data) {
+      const kb = Buffer.from(k);
+      const lens = Buffer.allocUnsafe(8);
+      lens.writeUInt32BE(kb.length, 0);
+      lens.writeUInt32BE(v.length, 4);
+      parts.push(lens, kb, v);
+    }
+    return Buffer.concat(parts);
   }
 
   restore(bytes: Uint8Array): void {
     this.data.clear();
     if (bytes.length === 0) return;
-    const { lastIndex, data } = JSON.parse(Buffer.from(bytes).toString()) as {
-      lastIndex: number;
-      data: Record<string, string>;
-    };
-    this.lastIndex = lastIndex;
-    for (const [k, v] of Object.entries(data)) this.data.set(k, Buffer.from(v, 'base64'));
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.lastIndex = b.readDoubleBE(0);
+    let off = 8;
+    while (off < b.length) {
+      const kl = b.readUInt32BE(off);
+      const vl = b.readUInt32BE(off + 4);
+      off += 8;
+      const key = b.subarray(off, off + kl).toString();
+      off += kl;
+      this.data.set(key, Buffer.from(b.subarray(off, off + vl)));
+      off += vl;
+    }
   }
 }
