@@ -49,7 +49,10 @@ export class KvCluster {
 
   static async start(opts: KvClusterOptions = {}): Promise<KvCluster> {
     const envArgs = (process.env.BATON_KV_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    const c = new KvCluster(opts.size ?? 3, opts.args ?? [], opts.dir, [...(opts.nodeArgs ?? []), ...envArgs]);
+    const c = new KvCluster(opts.size ?? 3, opts.args ?? [], opts.dir, [
+      ...(opts.nodeArgs ?? []),
+      ...envArgs,
+    ]);
     for (let id = 1; id <= c.size; id++) c.addresses[id] = `127.0.0.1:${await freePort()}`;
     await Promise.all(Object.keys(c.addresses).map((id) => c.startNode(Number(id), true)));
     return c;
