@@ -549,6 +549,23 @@ export class SimCluster {
     this.pendingReads.set(ctx, { node: id, key, call: this.now, clientId });
   }
 
+  /**
+   * A read of node `id`'s local state, without ReadIndex: not linearizable
+   * (a partitioned or lagging member answers with old data). It exists so the
+   * tests can show the checker catches exactly that.
+   */
+  clientLocalGet(clientId: number, id: number, key: string): void {
+    const n = this.nodes.get(id)!;
+    if (!n.raw) return;
+    this.history.push({
+      clientId,
+      input: { op: 'get', key },
+      output: { value: n.sm.kv[key] },
+      call: this.now,
+      return: this.now,
+    });
+  }
+
   private completeReads(n: SimNode): void {
     for (const [ctx, r] of this.pendingReads) {
       if (r.node !== n.id || r.index === undefined || n.sm.applied < r.index) continue;

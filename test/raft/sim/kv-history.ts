@@ -4,10 +4,15 @@ import { profileFor } from './run-seed';
 /**
  * Runs clients against a simulated cluster under the seed's faults and
  * returns their history: writes of unique values to a few keys and
- * linearizable (ReadIndex) reads, through random members. Writes whose
+ * linearizable (ReadIndex) reads — or, with `localReads`, reads of a member's
+ * local state, which are not linearizable — through random members. Writes whose
  * proposer crashed, or that never completed, have an unknown outcome.
  */
-export function kvHistory(seed: number, units = 2000): { history: ClientOp[]; error?: string } {
+export function kvHistory(
+  seed: number,
+  opts: { units?: number; localReads?: boolean } = {},
+): { history: ClientOp[]; error?: string } {
+  const units = opts.units ?? 2000;
   const p = profileFor(seed);
   const voters = Array.from({ length: p.nodes }, (_, i) => i + 1);
   const pool = Array.from({ length: p.pool }, (_, i) => i + 1);
@@ -22,6 +27,7 @@ export function kvHistory(seed: number, units = 2000): { history: ClientOp[]; er
         const node = c.rng.pick(pool);
         const key = c.rng.pick(keys);
         if (c.rng.chance(0.5)) c.clientPut(++client, node, key, `v${++value}`);
+        else if (opts.localReads) c.clientLocalGet(++client, node, key);
         else c.clientGet(++client, node, key);
       }
     }
