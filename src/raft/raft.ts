@@ -307,6 +307,9 @@ export class Raft {
       if (!this.appendEntry([ent], true))
         throw new Error('refused to append the leave-joint entry');
       this.pendingConfIndex = this.raftLog.lastIndex();
+      // Replicate it like a proposal, with the next Ready: waiting for a
+      // heartbeat answer to carry it would leave the group joint for longer.
+      this.appendPending = true;
       this.logger.info(
         { index: this.pendingConfIndex },
         'initiating automatic transition out of joint configuration',
