@@ -1,5 +1,17 @@
 import { Command, CommanderError } from 'commander';
+import { ClientError } from '../client/cluster-client';
+import { ConfigError } from '../common/config';
 import { VERSION } from '../common/version';
+import { masterCommand } from './commands/master';
+import {
+  applyCommand,
+  clusterCommand,
+  deleteCommand,
+  describeCommand,
+  getCommand,
+  ReportedError,
+} from './commands/objects';
+import { ManifestError } from './manifests';
 
 /**
  * Builds the `baton` command tree. Subcommands register themselves here as
@@ -9,8 +21,24 @@ export function buildProgram(): Command {
   const program = new Command('baton')
     .description('Baton: a container orchestrator with replicated masters and a kubectl-like CLI')
     .version(VERSION, '-v, --version', 'print the Baton version')
+    .option(
+      '-s, --server <list>',
+      'master addresses, host:port[,host:port...] (default: $BATON_SERVER or ~/.baton/config)',
+    )
+    .option('--config <file>', 'client config file (default: $BATON_CONFIG or ~/.baton/config)')
+    .option('-n, --namespace <ns>', 'namespace for namespaced objects (default: "default")')
     .showHelpAfterError('(run "baton --help" for usage)')
     .exitOverride();
+  for (const c of [
+    masterCommand(),
+    applyCommand(),
+    getCommand(),
+    describeCommand(),
+    deleteCommand(),
+    clusterCommand(),
+  ]) {
+    program.addCommand(c.exitOverride());
+  }
   return program;
 }
 
@@ -28,6 +56,15 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version end through here with exit code 0.
       return err.exitCode;
+    }
+    if (err instanceof ReportedError) return 1;
+    if (err instanceof ClientError) {
+      process.stderr.write(`Error from server: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof ConfigError || err instanceof ManifestError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }

@@ -10,27 +10,185 @@ import {
   ChannelCredentials,
   Client,
   type ClientOptions,
+  ClientReadableStream,
   type ClientUnaryCall,
+  handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import Long from 'long';
 import _m0 from 'protobufjs/minimal';
 
 export const protobufPackage = 'baton.api';
 
 /**
- * The client API of a Baton cluster. Later work adds the object types and the
- * Cluster verbs (Apply, Get, List, Watch, ...); today it answers who it is.
+ * The client API of a Baton cluster, served by every master.
+ *
+ * Objects travel as JSON text, exactly as Kubernetes' own API carries them:
+ * the envelope (apiVersion, kind, metadata, spec, status) and the per-kind
+ * fields are defined by the schemas in src/api/schema, which validate every
+ * write. This file types the verbs around them.
  */
+
+export enum PropagationPolicy {
+  /** BACKGROUND - Delete the object now and its dependents with it (default). */
+  BACKGROUND = 0,
+  FOREGROUND = 1,
+  /** ORPHAN - Delete the object and remove it from its dependents' ownerReferences. */
+  ORPHAN = 2,
+  UNRECOGNIZED = -1,
+}
+
+export enum EventType {
+  ADDED = 0,
+  MODIFIED = 1,
+  DELETED = 2,
+  /** BOOKMARK - No object change: the stream has seen everything up to `revision`. */
+  BOOKMARK = 3,
+  UNRECOGNIZED = -1,
+}
 
 export interface VersionRequest {}
 
 export interface VersionResponse {
   version: string;
   nodeName: string;
+}
+
+export interface ApplyRequest {
+  /**
+   * One object (JSON). Created if absent; otherwise its spec, data, labels
+   * and annotations replace the stored ones (status is kept).
+   */
+  objectJson: string;
+  dryRun: boolean;
+}
+
+export interface CreateRequest {
+  objectJson: string;
+  dryRun: boolean;
+}
+
+export interface UpdateRequest {
+  /**
+   * The whole object. When metadata.resourceVersion is set, the update fails
+   * with ABORTED unless it is still the stored version.
+   */
+  objectJson: string;
+  dryRun: boolean;
+  /** "status" updates only the status; "" updates everything but the status. */
+  subresource: string;
+}
+
+export interface WriteResponse {
+  objectJson: string;
+  /** Fields that were accepted but are not implemented by Baton. */
+  warnings: string[];
+  /** The Raft index of the write (the object's resourceVersion). */
+  revision: number;
+  /** Apply only: whether the object was created (rather than updated/unchanged). */
+  created: boolean;
+  unchanged: boolean;
+}
+
+export interface DeleteRequest {
+  kind: string;
+  namespace: string;
+  name: string;
+  /** Preconditions: fail with ABORTED unless they still hold. */
+  uid: string;
+  resourceVersion: string;
+  propagation: PropagationPolicy;
+  dryRun: boolean;
+}
+
+export interface DeleteResponse {
+  objectJson: string;
+  revision: number;
+  /** Dependents (ownerReferences) and namespace contents deleted with it, as KIND/NS/NAME. */
+  alsoDeleted: string[];
+}
+
+export interface GetRequest {
+  kind: string;
+  namespace: string;
+  name: string;
+  /** Serve from this master's state without a ReadIndex round (may be stale). */
+  local: boolean;
+}
+
+export interface GetResponse {
+  objectJson: string;
+  revision: number;
+}
+
+export interface ListRequest {
+  kind: string;
+  /** Empty: all namespaces. */
+  namespace: string;
+  labelSelector: string;
+  fieldSelector: string;
+  local: boolean;
+}
+
+export interface ListResponse {
+  itemsJson: string[];
+  /** The store revision the list reflects; watch from it to follow changes. */
+  revision: number;
+}
+
+export interface WatchRequest {
+  /** Empty: every kind. */
+  kind: string;
+  namespace: string;
+  labelSelector: string;
+  fieldSelector: string;
+  /** Events after this revision. 0: the current objects as ADDED, then changes. */
+  fromRevision: number;
+  /** Send a BOOKMARK with the current revision at this interval (0: never). */
+  bookmarkMs: number;
+}
+
+export interface WatchEvent {
+  type: EventType;
+  objectJson: string;
+  revision: number;
+}
+
+export interface ClusterStatusRequest {}
+
+export interface MemberStatus {
+  id: number;
+  address: string;
+  leader: boolean;
+  voter: boolean;
+  /** As seen by the leader: recently heard from. */
+  healthy: boolean;
+  matchIndex: number;
+  replication: string;
+}
+
+export interface ClusterStatusResponse {
+  answeredBy: number;
+  leader: number;
+  leaderAddress: string;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  members: MemberStatus[];
+  /** Whether the per-member health came from the leader (true) or is unknown. */
+  fromLeader: boolean;
+  version: string;
+  objects: number;
+}
+
+export interface JoinRequest {
+  /** The new master's Raft id (unused in the cluster) and address (host:port). */
+  id: number;
+  address: string;
 }
 
 function createBaseVersionRequest(): VersionRequest {
@@ -123,6 +281,1279 @@ export const VersionResponse = {
   },
 };
 
+function createBaseApplyRequest(): ApplyRequest {
+  return { objectJson: '', dryRun: false };
+}
+
+export const ApplyRequest = {
+  encode(message: ApplyRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.objectJson !== '') {
+      writer.uint32(10).string(message.objectJson);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ApplyRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseApplyRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.dryRun = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ApplyRequest>, I>>(base?: I): ApplyRequest {
+    return ApplyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplyRequest>, I>>(object: I): ApplyRequest {
+    const message = createBaseApplyRequest();
+    message.objectJson = object.objectJson ?? '';
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseCreateRequest(): CreateRequest {
+  return { objectJson: '', dryRun: false };
+}
+
+export const CreateRequest = {
+  encode(message: CreateRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.objectJson !== '') {
+      writer.uint32(10).string(message.objectJson);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): CreateRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseCreateRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.dryRun = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<CreateRequest>, I>>(base?: I): CreateRequest {
+    return CreateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateRequest>, I>>(object: I): CreateRequest {
+    const message = createBaseCreateRequest();
+    message.objectJson = object.objectJson ?? '';
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseUpdateRequest(): UpdateRequest {
+  return { objectJson: '', dryRun: false, subresource: '' };
+}
+
+export const UpdateRequest = {
+  encode(message: UpdateRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.objectJson !== '') {
+      writer.uint32(10).string(message.objectJson);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    if (message.subresource !== '') {
+      writer.uint32(26).string(message.subresource);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): UpdateRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseUpdateRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.dryRun = reader.bool();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.subresource = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateRequest>, I>>(base?: I): UpdateRequest {
+    return UpdateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateRequest>, I>>(object: I): UpdateRequest {
+    const message = createBaseUpdateRequest();
+    message.objectJson = object.objectJson ?? '';
+    message.dryRun = object.dryRun ?? false;
+    message.subresource = object.subresource ?? '';
+    return message;
+  },
+};
+
+function createBaseWriteResponse(): WriteResponse {
+  return { objectJson: '', warnings: [], revision: 0, created: false, unchanged: false };
+}
+
+export const WriteResponse = {
+  encode(message: WriteResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.objectJson !== '') {
+      writer.uint32(10).string(message.objectJson);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint64(message.revision);
+    }
+    if (message.created !== false) {
+      writer.uint32(32).bool(message.created);
+    }
+    if (message.unchanged !== false) {
+      writer.uint32(40).bool(message.unchanged);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): WriteResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseWriteResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.warnings.push(reader.string());
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.revision = longToNumber(reader.uint64() as Long);
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.created = reader.bool();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.unchanged = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<WriteResponse>, I>>(base?: I): WriteResponse {
+    return WriteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WriteResponse>, I>>(object: I): WriteResponse {
+    const message = createBaseWriteResponse();
+    message.objectJson = object.objectJson ?? '';
+    message.warnings = object.warnings?.map((e) => e) || [];
+    message.revision = object.revision ?? 0;
+    message.created = object.created ?? false;
+    message.unchanged = object.unchanged ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteRequest(): DeleteRequest {
+  return {
+    kind: '',
+    namespace: '',
+    name: '',
+    uid: '',
+    resourceVersion: '',
+    propagation: 0,
+    dryRun: false,
+  };
+}
+
+export const DeleteRequest = {
+  encode(message: DeleteRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.kind !== '') {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.namespace !== '') {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.uid !== '') {
+      writer.uint32(34).string(message.uid);
+    }
+    if (message.resourceVersion !== '') {
+      writer.uint32(42).string(message.resourceVersion);
+    }
+    if (message.propagation !== 0) {
+      writer.uint32(48).int32(message.propagation);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(56).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): DeleteRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDeleteRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.uid = reader.string();
+          continue;
+        case 5:
+          if (tag !== 42) {
+            break;
+          }
+
+          message.resourceVersion = reader.string();
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.propagation = reader.int32() as any;
+          continue;
+        case 7:
+          if (tag !== 56) {
+            break;
+          }
+
+          message.dryRun = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteRequest>, I>>(base?: I): DeleteRequest {
+    return DeleteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteRequest>, I>>(object: I): DeleteRequest {
+    const message = createBaseDeleteRequest();
+    message.kind = object.kind ?? '';
+    message.namespace = object.namespace ?? '';
+    message.name = object.name ?? '';
+    message.uid = object.uid ?? '';
+    message.resourceVersion = object.resourceVersion ?? '';
+    message.propagation = object.propagation ?? 0;
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteResponse(): DeleteResponse {
+  return { objectJson: '', revision: 0, alsoDeleted: [] };
+}
+
+export const DeleteResponse = {
+  encode(message: DeleteResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.objectJson !== '') {
+      writer.uint32(10).string(message.objectJson);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    for (const v of message.alsoDeleted) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): DeleteResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDeleteResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.revision = longToNumber(reader.uint64() as Long);
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.alsoDeleted.push(reader.string());
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteResponse>, I>>(base?: I): DeleteResponse {
+    return DeleteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteResponse>, I>>(object: I): DeleteResponse {
+    const message = createBaseDeleteResponse();
+    message.objectJson = object.objectJson ?? '';
+    message.revision = object.revision ?? 0;
+    message.alsoDeleted = object.alsoDeleted?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetRequest(): GetRequest {
+  return { kind: '', namespace: '', name: '', local: false };
+}
+
+export const GetRequest = {
+  encode(message: GetRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.kind !== '') {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.namespace !== '') {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.local !== false) {
+      writer.uint32(32).bool(message.local);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): GetRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.local = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<GetRequest>, I>>(base?: I): GetRequest {
+    return GetRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRequest>, I>>(object: I): GetRequest {
+    const message = createBaseGetRequest();
+    message.kind = object.kind ?? '';
+    message.namespace = object.namespace ?? '';
+    message.name = object.name ?? '';
+    message.local = object.local ?? false;
+    return message;
+  },
+};
+
+function createBaseGetResponse(): GetResponse {
+  return { objectJson: '', revision: 0 };
+}
+
+export const GetResponse = {
+  encode(message: GetResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.objectJson !== '') {
+      writer.uint32(10).string(message.objectJson);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): GetResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.revision = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<GetResponse>, I>>(base?: I): GetResponse {
+    return GetResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetResponse>, I>>(object: I): GetResponse {
+    const message = createBaseGetResponse();
+    message.objectJson = object.objectJson ?? '';
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseListRequest(): ListRequest {
+  return { kind: '', namespace: '', labelSelector: '', fieldSelector: '', local: false };
+}
+
+export const ListRequest = {
+  encode(message: ListRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.kind !== '') {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.namespace !== '') {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.labelSelector !== '') {
+      writer.uint32(26).string(message.labelSelector);
+    }
+    if (message.fieldSelector !== '') {
+      writer.uint32(34).string(message.fieldSelector);
+    }
+    if (message.local !== false) {
+      writer.uint32(40).bool(message.local);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ListRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.labelSelector = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.fieldSelector = reader.string();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.local = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListRequest>, I>>(base?: I): ListRequest {
+    return ListRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRequest>, I>>(object: I): ListRequest {
+    const message = createBaseListRequest();
+    message.kind = object.kind ?? '';
+    message.namespace = object.namespace ?? '';
+    message.labelSelector = object.labelSelector ?? '';
+    message.fieldSelector = object.fieldSelector ?? '';
+    message.local = object.local ?? false;
+    return message;
+  },
+};
+
+function createBaseListResponse(): ListResponse {
+  return { itemsJson: [], revision: 0 };
+}
+
+export const ListResponse = {
+  encode(message: ListResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    for (const v of message.itemsJson) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ListResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.itemsJson.push(reader.string());
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.revision = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListResponse>, I>>(base?: I): ListResponse {
+    return ListResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListResponse>, I>>(object: I): ListResponse {
+    const message = createBaseListResponse();
+    message.itemsJson = object.itemsJson?.map((e) => e) || [];
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return {
+    kind: '',
+    namespace: '',
+    labelSelector: '',
+    fieldSelector: '',
+    fromRevision: 0,
+    bookmarkMs: 0,
+  };
+}
+
+export const WatchRequest = {
+  encode(message: WatchRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.kind !== '') {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.namespace !== '') {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.labelSelector !== '') {
+      writer.uint32(26).string(message.labelSelector);
+    }
+    if (message.fieldSelector !== '') {
+      writer.uint32(34).string(message.fieldSelector);
+    }
+    if (message.fromRevision !== 0) {
+      writer.uint32(40).uint64(message.fromRevision);
+    }
+    if (message.bookmarkMs !== 0) {
+      writer.uint32(48).uint32(message.bookmarkMs);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseWatchRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.labelSelector = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.fieldSelector = reader.string();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.fromRevision = longToNumber(reader.uint64() as Long);
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.bookmarkMs = reader.uint32();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<WatchRequest>, I>>(base?: I): WatchRequest {
+    return WatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchRequest>, I>>(object: I): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.kind = object.kind ?? '';
+    message.namespace = object.namespace ?? '';
+    message.labelSelector = object.labelSelector ?? '';
+    message.fieldSelector = object.fieldSelector ?? '';
+    message.fromRevision = object.fromRevision ?? 0;
+    message.bookmarkMs = object.bookmarkMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchEvent(): WatchEvent {
+  return { type: 0, objectJson: '', revision: 0 };
+}
+
+export const WatchEvent = {
+  encode(message: WatchEvent, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.objectJson !== '') {
+      writer.uint32(18).string(message.objectJson);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): WatchEvent {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseWatchEvent();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.type = reader.int32() as any;
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.objectJson = reader.string();
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.revision = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<WatchEvent>, I>>(base?: I): WatchEvent {
+    return WatchEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchEvent>, I>>(object: I): WatchEvent {
+    const message = createBaseWatchEvent();
+    message.type = object.type ?? 0;
+    message.objectJson = object.objectJson ?? '';
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseClusterStatusRequest(): ClusterStatusRequest {
+  return {};
+}
+
+export const ClusterStatusRequest = {
+  encode(_: ClusterStatusRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ClusterStatusRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseClusterStatusRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterStatusRequest>, I>>(base?: I): ClusterStatusRequest {
+    return ClusterStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterStatusRequest>, I>>(_: I): ClusterStatusRequest {
+    const message = createBaseClusterStatusRequest();
+    return message;
+  },
+};
+
+function createBaseMemberStatus(): MemberStatus {
+  return {
+    id: 0,
+    address: '',
+    leader: false,
+    voter: false,
+    healthy: false,
+    matchIndex: 0,
+    replication: '',
+  };
+}
+
+export const MemberStatus = {
+  encode(message: MemberStatus, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.address !== '') {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.leader !== false) {
+      writer.uint32(24).bool(message.leader);
+    }
+    if (message.voter !== false) {
+      writer.uint32(32).bool(message.voter);
+    }
+    if (message.healthy !== false) {
+      writer.uint32(40).bool(message.healthy);
+    }
+    if (message.matchIndex !== 0) {
+      writer.uint32(48).uint64(message.matchIndex);
+    }
+    if (message.replication !== '') {
+      writer.uint32(58).string(message.replication);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): MemberStatus {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseMemberStatus();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.id = longToNumber(reader.uint64() as Long);
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.leader = reader.bool();
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.voter = reader.bool();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.healthy = reader.bool();
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.matchIndex = longToNumber(reader.uint64() as Long);
+          continue;
+        case 7:
+          if (tag !== 58) {
+            break;
+          }
+
+          message.replication = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<MemberStatus>, I>>(base?: I): MemberStatus {
+    return MemberStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MemberStatus>, I>>(object: I): MemberStatus {
+    const message = createBaseMemberStatus();
+    message.id = object.id ?? 0;
+    message.address = object.address ?? '';
+    message.leader = object.leader ?? false;
+    message.voter = object.voter ?? false;
+    message.healthy = object.healthy ?? false;
+    message.matchIndex = object.matchIndex ?? 0;
+    message.replication = object.replication ?? '';
+    return message;
+  },
+};
+
+function createBaseClusterStatusResponse(): ClusterStatusResponse {
+  return {
+    answeredBy: 0,
+    leader: 0,
+    leaderAddress: '',
+    term: 0,
+    commitIndex: 0,
+    appliedIndex: 0,
+    members: [],
+    fromLeader: false,
+    version: '',
+    objects: 0,
+  };
+}
+
+export const ClusterStatusResponse = {
+  encode(message: ClusterStatusResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.answeredBy !== 0) {
+      writer.uint32(8).uint64(message.answeredBy);
+    }
+    if (message.leader !== 0) {
+      writer.uint32(16).uint64(message.leader);
+    }
+    if (message.leaderAddress !== '') {
+      writer.uint32(26).string(message.leaderAddress);
+    }
+    if (message.term !== 0) {
+      writer.uint32(32).uint64(message.term);
+    }
+    if (message.commitIndex !== 0) {
+      writer.uint32(40).uint64(message.commitIndex);
+    }
+    if (message.appliedIndex !== 0) {
+      writer.uint32(48).uint64(message.appliedIndex);
+    }
+    for (const v of message.members) {
+      MemberStatus.encode(v!, writer.uint32(58).fork()).ldelim();
+    }
+    if (message.fromLeader !== false) {
+      writer.uint32(64).bool(message.fromLeader);
+    }
+    if (message.version !== '') {
+      writer.uint32(74).string(message.version);
+    }
+    if (message.objects !== 0) {
+      writer.uint32(80).uint64(message.objects);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ClusterStatusResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseClusterStatusResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.answeredBy = longToNumber(reader.uint64() as Long);
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.leader = longToNumber(reader.uint64() as Long);
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.leaderAddress = reader.string();
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.term = longToNumber(reader.uint64() as Long);
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.commitIndex = longToNumber(reader.uint64() as Long);
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.appliedIndex = longToNumber(reader.uint64() as Long);
+          continue;
+        case 7:
+          if (tag !== 58) {
+            break;
+          }
+
+          message.members.push(MemberStatus.decode(reader, reader.uint32()));
+          continue;
+        case 8:
+          if (tag !== 64) {
+            break;
+          }
+
+          message.fromLeader = reader.bool();
+          continue;
+        case 9:
+          if (tag !== 74) {
+            break;
+          }
+
+          message.version = reader.string();
+          continue;
+        case 10:
+          if (tag !== 80) {
+            break;
+          }
+
+          message.objects = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterStatusResponse>, I>>(base?: I): ClusterStatusResponse {
+    return ClusterStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterStatusResponse>, I>>(
+    object: I,
+  ): ClusterStatusResponse {
+    const message = createBaseClusterStatusResponse();
+    message.answeredBy = object.answeredBy ?? 0;
+    message.leader = object.leader ?? 0;
+    message.leaderAddress = object.leaderAddress ?? '';
+    message.term = object.term ?? 0;
+    message.commitIndex = object.commitIndex ?? 0;
+    message.appliedIndex = object.appliedIndex ?? 0;
+    message.members = object.members?.map((e) => MemberStatus.fromPartial(e)) || [];
+    message.fromLeader = object.fromLeader ?? false;
+    message.version = object.version ?? '';
+    message.objects = object.objects ?? 0;
+    return message;
+  },
+};
+
+function createBaseJoinRequest(): JoinRequest {
+  return { id: 0, address: '' };
+}
+
+export const JoinRequest = {
+  encode(message: JoinRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.address !== '') {
+      writer.uint32(18).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): JoinRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseJoinRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.id = longToNumber(reader.uint64() as Long);
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.address = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<JoinRequest>, I>>(base?: I): JoinRequest {
+    return JoinRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinRequest>, I>>(object: I): JoinRequest {
+    const message = createBaseJoinRequest();
+    message.id = object.id ?? 0;
+    message.address = object.address ?? '';
+    return message;
+  },
+};
+
 export type ClusterService = typeof ClusterService;
 export const ClusterService = {
   version: {
@@ -135,10 +1566,106 @@ export const ClusterService = {
       Buffer.from(VersionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => VersionResponse.decode(value),
   },
+  apply: {
+    path: '/baton.api.Cluster/Apply',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ApplyRequest) => Buffer.from(ApplyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ApplyRequest.decode(value),
+    responseSerialize: (value: WriteResponse) => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => WriteResponse.decode(value),
+  },
+  create: {
+    path: '/baton.api.Cluster/Create',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: CreateRequest) => Buffer.from(CreateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => CreateRequest.decode(value),
+    responseSerialize: (value: WriteResponse) => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => WriteResponse.decode(value),
+  },
+  update: {
+    path: '/baton.api.Cluster/Update',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: UpdateRequest) => Buffer.from(UpdateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => UpdateRequest.decode(value),
+    responseSerialize: (value: WriteResponse) => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => WriteResponse.decode(value),
+  },
+  delete: {
+    path: '/baton.api.Cluster/Delete',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: DeleteRequest) => Buffer.from(DeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => DeleteRequest.decode(value),
+    responseSerialize: (value: DeleteResponse) =>
+      Buffer.from(DeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => DeleteResponse.decode(value),
+  },
+  get: {
+    path: '/baton.api.Cluster/Get',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetRequest) => Buffer.from(GetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => GetRequest.decode(value),
+    responseSerialize: (value: GetResponse) => Buffer.from(GetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => GetResponse.decode(value),
+  },
+  list: {
+    path: '/baton.api.Cluster/List',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListRequest) => Buffer.from(ListRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ListRequest.decode(value),
+    responseSerialize: (value: ListResponse) => Buffer.from(ListResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ListResponse.decode(value),
+  },
+  watch: {
+    path: '/baton.api.Cluster/Watch',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: WatchRequest) => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => WatchRequest.decode(value),
+    responseSerialize: (value: WatchEvent) => Buffer.from(WatchEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => WatchEvent.decode(value),
+  },
+  status: {
+    path: '/baton.api.Cluster/Status',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ClusterStatusRequest) =>
+      Buffer.from(ClusterStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ClusterStatusRequest.decode(value),
+    responseSerialize: (value: ClusterStatusResponse) =>
+      Buffer.from(ClusterStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ClusterStatusResponse.decode(value),
+  },
+  /** Adds a master: it joins as a learner, catches up, then becomes a voter. */
+  join: {
+    path: '/baton.api.Cluster/Join',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: JoinRequest) => Buffer.from(JoinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => JoinRequest.decode(value),
+    responseSerialize: (value: ClusterStatusResponse) =>
+      Buffer.from(ClusterStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ClusterStatusResponse.decode(value),
+  },
 } as const;
 
 export interface ClusterServer extends UntypedServiceImplementation {
   version: handleUnaryCall<VersionRequest, VersionResponse>;
+  apply: handleUnaryCall<ApplyRequest, WriteResponse>;
+  create: handleUnaryCall<CreateRequest, WriteResponse>;
+  update: handleUnaryCall<UpdateRequest, WriteResponse>;
+  delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
+  get: handleUnaryCall<GetRequest, GetResponse>;
+  list: handleUnaryCall<ListRequest, ListResponse>;
+  watch: handleServerStreamingCall<WatchRequest, WatchEvent>;
+  status: handleUnaryCall<ClusterStatusRequest, ClusterStatusResponse>;
+  /** Adds a master: it joins as a learner, catches up, then becomes a voter. */
+  join: handleUnaryCall<JoinRequest, ClusterStatusResponse>;
 }
 
 export interface ClusterClient extends Client {
@@ -156,6 +1683,133 @@ export interface ClusterClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: VersionResponse) => void,
+  ): ClientUnaryCall;
+  apply(
+    request: ApplyRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  apply(
+    request: ApplyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  apply(
+    request: ApplyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  create(
+    request: CreateRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  create(
+    request: CreateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  create(
+    request: CreateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  update(
+    request: UpdateRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  update(
+    request: UpdateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  update(
+    request: UpdateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    callback: (error: ServiceError | null, response: DeleteResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteResponse) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteResponse) => void,
+  ): ClientUnaryCall;
+  get(
+    request: GetRequest,
+    callback: (error: ServiceError | null, response: GetResponse) => void,
+  ): ClientUnaryCall;
+  get(
+    request: GetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetResponse) => void,
+  ): ClientUnaryCall;
+  get(
+    request: GetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListRequest,
+    callback: (error: ServiceError | null, response: ListResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListResponse) => void,
+  ): ClientUnaryCall;
+  list(
+    request: ListRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListResponse) => void,
+  ): ClientUnaryCall;
+  watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchEvent>;
+  watch(
+    request: WatchRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchEvent>;
+  status(
+    request: ClusterStatusRequest,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  status(
+    request: ClusterStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  status(
+    request: ClusterStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  /** Adds a master: it joins as a learner, catches up, then becomes a voter. */
+  join(
+    request: JoinRequest,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -190,3 +1844,18 @@ type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin
   ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(long: Long): number {
+  if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {
+    throw new globalThis.Error('Value is larger than Number.MAX_SAFE_INTEGER');
+  }
+  if (long.lt(globalThis.Number.MIN_SAFE_INTEGER)) {
+    throw new globalThis.Error('Value is smaller than Number.MIN_SAFE_INTEGER');
+  }
+  return long.toNumber();
+}
+
+if (_m0.util.Long !== Long) {
+  _m0.util.Long = Long as any;
+  _m0.configure();
+}

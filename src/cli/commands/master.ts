@@ -1,0 +1,104 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { ConfigError, list, loadConfig, num } from '../../common/config';
+import { createLogger } from '../../common/log';
+import { startMaster } from '../../master/master';
+
+export const masterConfigSchema = z.object({
+  id: num().pipe(z.number().int().min(1, 'must be a positive integer')),
+  listen: z.string().regex(/^[^\s]+:\d+$/, 'expected host:port'),
+  advertise: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'expected host:port')
+    .optional(),
+  peers: list().default([]),
+  dataDir: z.string().min(1),
+  join: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'expected host:port')
+    .optional(),
+  logLevel: z.string().default('info'),
+  tickMs: num().pipe(z.number().int().min(1)).default(50),
+  electionTicks: num().pipe(z.number().int().min(2)).default(10),
+  snapshotEntries: num().pipe(z.number().int().min(100)).default(10_000),
+});
+
+/** "1=10.0.0.1:7000,2=10.0.0.2:7000" → { 1: ..., 2: ... }, with the offending part named on error. */
+export function parsePeerList(parts: string[]): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const part of parts) {
+    const m = /^(\d+)=([^\s=]+:\d+)$/.exec(part);
+    if (!m) throw new ConfigError(`setting "peers": expected id=host:port, got "${part}"`);
+    out[Number(m[1])] = m[2];
+  }
+  return out;
+}
+
+export function masterCommand(): Command {
+  return new Command('master')
+    .description('run a master: a Raft member holding the cluster state and serving the API')
+    .option('--config <file>', 'YAML file with any of the settings below (flags win over it)')
+    .option('--id <n>', "this master's Raft id (unique, positive)")
+    .option('--listen <host:port>', 'address for peers and clients')
+    .option(
+      '--advertise <host:port>',
+      'address others use to reach this master (default: --listen)',
+    )
+    .option(
+      '--peers <list>',
+      'founding members, id=host:port,... (including this one) for a new cluster',
+    )
+    .option('--data-dir <dir>', 'where the Raft log and snapshots live')
+    .option(
+      '--join <host:port>',
+      'join an existing cluster through this master (with an empty data dir)',
+    )
+    .option('--log-level <level>', 'trace, debug, info, warn or error')
+    .option('--tick-ms <ms>', 'Raft tick (heartbeat every tick, election after 10 ticks)')
+    .option('--election-ticks <n>', 'ticks without a leader before an election')
+    .option('--snapshot-entries <n>', 'snapshot the state every this many entries')
+    .action(async (flags: Record<string, string | undefined>) => {
+      const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
+      const peers = parsePeerList(cfg.peers);
+      const self = cfg.advertise ?? cfg.listen;
+      if (!cfg.join) {
+        if (Object.keys(peers).length === 0) peers[cfg.id] = self;
+        if (!peers[cfg.id])
+          throw new ConfigError(
+            `setting "peers": must include this master (id ${cfg.id}), or use --join`,
+          );
+      }
+      const log = createLogger({ level: cfg.logLevel }).child({
+        component: 'master',
+        master: cfg.id,
+      });
+      const m = await startMaster({
+        id: cfg.id,
+        listen: cfg.listen,
+        advertise: cfg.advertise,
+        peers,
+        dataDir: cfg.dataDir,
+        bootstrap: !cfg.join,
+        join: cfg.join,
+        logger: log,
+        raft: {
+          tickMs: cfg.tickMs,
+          electionTicks: cfg.electionTicks,
+          snapshotEntries: cfg.snapshotEntries,
+        },
+      });
+      process.stdout.write(
+        `baton master ${cfg.id} listening on ${cfg.listen.replace(/:\d+$/, '')}:${m.port}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const shutdown = (sig: string) => {
+          log.info({ signal: sig }, 'shutting down');
+          // Open peer streams can hold a graceful stop; do not hang on them.
+          setTimeout(() => process.exit(0), 3000).unref();
+          m.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+}

@@ -1,0 +1,372 @@
+import { Command, Option } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { ApiObject, KindInfo, resolveKind } from '../../api/types';
+import { BatonClient, ClientError } from '../../client/cluster-client';
+import { EventType, PropagationPolicy } from '../../gen/api';
+import { connect, GlobalFlags } from '../client-config';
+import { loadManifests, ManifestDoc } from '../manifests';
+import {
+  formatAge,
+  noResourcesMessage,
+  OutputFormat,
+  parseOutputFormat,
+  printObjects,
+  renderTable,
+  resourceName,
+} from '../printers';
+
+/** A failure already reported to the user: the command ends with exit code 1. */
+export class ReportedError extends Error {
+  constructor(message = 'failed') {
+    super(message);
+    this.name = 'ReportedError';
+  }
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+
+function kindArg(name: string): KindInfo {
+  const k = resolveKind(name);
+  if (!k) throw new ClientError(3, `the server doesn't have a resource type "${name}"`);
+  return k;
+}
+
+function globals(cmd: Command): GlobalFlags {
+  return cmd.optsWithGlobals() as GlobalFlags;
+}
+
+function errorLine(e: unknown): string {
+  if (e instanceof ClientError) return `Error from server: ${e.message}`;
+  return `error: ${(e as Error).message}`;
+}
+
+async function withClient<T>(
+  cmd: Command,
+  fn: (c: BatonClient, ns: string) => Promise<T>,
+): Promise<T> {
+  const { client, namespace } = connect(globals(cmd));
+  try {
+    return await fn(client, namespace);
+  } finally {
+    client.close();
+  }
+}
+
+function placeInNamespace(doc: ManifestDoc, ns: string, explicit: boolean): ApiObject {
+  const o = doc.object as ApiObject;
+  const k = resolveKind(String(o.kind ?? ''));
+  if (k?.namespaced && o.metadata && typeof o.metadata === 'object') {
+    const given = o.metadata.namespace;
+    if (given === undefined) o.metadata = { ...o.metadata, namespace: ns };
+    else if (explicit && given !== ns)
+      throw new Error(
+        `the namespace from the provided object "${given}" does not match the namespace "${ns}". You must pass '--namespace=${given}' to perform this operation.`,
+      );
+  }
+  return o;
+}
+
+export function applyCommand(): Command {
+  return new Command('apply')
+    .description('create or update objects from YAML or JSON manifests')
+    .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin')
+    .option('-R, --recursive', 'process directories recursively')
+    .option('--dry-run', 'validate on the server without writing')
+    .action(
+      async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean }, cmd: Command) => {
+        const docs = await loadManifests(opts.filename, { recursive: opts.recursive });
+        const g = globals(cmd);
+        let failed = 0;
+        await withClient(cmd, async (client, ns) => {
+          for (const doc of docs) {
+            try {
+              const o = placeInNamespace(doc, ns, g.namespace !== undefined);
+              const r = await client.apply(JSON.stringify(o), opts.dryRun);
+              for (const w of r.warnings) err(`Warning: ${w}`);
+              const verb = r.created ? 'created' : r.unchanged ? 'unchanged' : 'configured';
+              out(
+                `${resourceName(JSON.parse(r.objectJson) as ApiObject)} ${verb}${opts.dryRun ? ' (server dry run)' : ''}`,
+              );
+            } catch (e) {
+              failed++;
+              err(
+                `${errorLine(e).replace(/^(Error from server|error): /, '$1: ')} (${doc.source}, document ${doc.index})`,
+              );
+            }
+          }
+        });
+        if (failed > 0) throw new ReportedError(`${failed} of ${docs.length} objects failed`);
+      },
+    );
+}
+
+interface GetOpts {
+  output?: string;
+  selector?: string;
+  fieldSelector?: string;
+  allNamespaces?: boolean;
+  watch?: boolean;
+}
+
+export function getCommand(): Command {
+  return new Command('get')
+    .description('list objects of a kind, or show some by name')
+    .argument('<kind>', 'pods, deployments, svc, ... (kubectl names and short names)')
+    .argument('[names...]', 'only these objects')
+    .option('-o, --output <format>', 'wide, yaml, json or name')
+    .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
+    .option('--field-selector <selector>', 'field selector, e.g. spec.nodeName=node-1')
+    .option('-A, --all-namespaces', 'list across all namespaces')
+    .option('-w, --watch', 'after listing, print changes as they happen')
+    .action(async (kindName: string, names: string[], opts: GetOpts, cmd: Command) => {
+      const k = kindArg(kindName);
+      const format: OutputFormat = parseOutputFormat(opts.output);
+      await withClient(cmd, async (client, ns) => {
+        const namespace = k.namespaced && !opts.allNamespaces ? ns : '';
+        const printOpts = {
+          now: new Date(),
+          allNamespaces: opts.allNamespaces,
+          color: process.stdout.isTTY,
+          kind: k.kind,
+        };
+        let objs: ApiObject[];
+        let revision: number;
+        if (names.length > 0) {
+          objs = [];
+          revision = 0;
+          let missing = 0;
+          for (const n of names) {
+            try {
+              const r = await client.get(k.kind, namespace || ns, n);
+              objs.push(JSON.parse(r.objectJson) as ApiObject);
+              revision = Math.max(revision, Number(r.revision));
+            } catch (e) {
+              missing++;
+              err(errorLine(e));
+            }
+          }
+          if (objs.length > 0) out(printObjects(objs, format, printOpts));
+          if (missing > 0 && !opts.watch) throw new ReportedError();
+        } else {
+          const r = await client.list({
+            kind: k.kind,
+            namespace,
+            labelSelector: opts.selector ?? '',
+            fieldSelector: opts.fieldSelector ?? '',
+          });
+          objs = r.itemsJson.map((j) => JSON.parse(j) as ApiObject);
+          revision = Number(r.revision);
+          if (objs.length === 0 && (format === 'table' || format === 'wide')) {
+            if (!opts.watch) err(noResourcesMessage(namespace || undefined));
+          } else out(printObjects(objs, format, printOpts));
+        }
+        if (!opts.watch) return;
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        for await (const ev of client.watch(
+          {
+            kind: k.kind,
+            namespace,
+            labelSelector: opts.selector ?? '',
+            fieldSelector: opts.fieldSelector ?? '',
+            fromRevision: revision,
+          },
+          ac.signal,
+        )) {
+          if (ev.type === EventType.BOOKMARK) continue;
+          const o = JSON.parse(ev.objectJson) as ApiObject;
+          if (names.length > 0 && !names.includes(o.metadata.name)) continue;
+          const text = printObjects([o], format, printOpts);
+          // A table for one object: drop the header after the first listing.
+          out(
+            format === 'table' || format === 'wide' ? text.split('\n').slice(1).join('\n') : text,
+          );
+        }
+      });
+    });
+}
+
+export function describeCommand(): Command {
+  return new Command('describe')
+    .description('show an object in detail, with its recent events')
+    .argument('<kind>')
+    .argument('<name>')
+    .action(async (kindName: string, name: string, _opts: unknown, cmd: Command) => {
+      const k = kindArg(kindName);
+      await withClient(cmd, async (client, ns) => {
+        const r = await client.get(k.kind, ns, name);
+        const o = JSON.parse(r.objectJson) as ApiObject;
+        out(describeObject(o));
+        const evs = await client.list({
+          kind: 'Event',
+          namespace: k.namespaced ? ns : '',
+          fieldSelector: `involvedObject.kind=${k.kind},involvedObject.name=${name}`,
+        });
+        const now = new Date();
+        const rows = evs.itemsJson
+          .map((j) => JSON.parse(j) as ApiObject & Record<string, string>)
+          .map((e) => [
+            String(e.type ?? ''),
+            String(e.reason ?? ''),
+            formatAge(e.lastTimestamp ?? e.metadata.creationTimestamp, now),
+            String((e.source as unknown as { component?: string } | undefined)?.component ?? ''),
+            String(e.message ?? ''),
+          ]);
+        out(
+          rows.length === 0
+            ? 'Events:  <none>'
+            : `Events:\n${indent(renderTable(['TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'], rows))}`,
+        );
+      });
+    });
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+export function describeObject(o: ApiObject): string {
+  const m = o.metadata;
+  const kv = (r: Record<string, string> | undefined) =>
+    r && Object.keys(r).length > 0
+      ? Object.entries(r)
+          .map(([a, b]) => `${a}=${b}`)
+          .join('\n' + ' '.repeat(20))
+      : '<none>';
+  const lines = [
+    ['Name:', m.name],
+    ...(m.namespace ? [['Namespace:', m.namespace]] : []),
+    ['Kind:', `${o.kind} (${o.apiVersion})`],
+    ['Labels:', kv(m.labels)],
+    ['Annotations:', kv(m.annotations)],
+    ['UID:', m.uid ?? ''],
+    ['Resource Version:', m.resourceVersion ?? ''],
+    ...(m.generation !== undefined ? [['Generation:', String(m.generation)]] : []),
+    ['Created:', m.creationTimestamp ?? ''],
+    ...(m.ownerReferences?.length
+      ? [['Controlled By:', m.ownerReferences.map((r) => `${r.kind}/${r.name}`).join(', ')]]
+      : []),
+  ].map(([a, b]) => a.padEnd(20) + b);
+  const rest = Object.fromEntries(
+    Object.entries(o).filter(([key]) => !['apiVersion', 'kind', 'metadata'].includes(key)),
+  );
+  const body = Object.keys(rest).length > 0 ? toYaml(rest).trimEnd() : '';
+  return [...lines, body].filter((l) => l !== '').join('\n');
+}
+
+export function deleteCommand(): Command {
+  return new Command('delete')
+    .description('delete objects by kind and name, by file, or by label selector')
+    .argument('[kind]')
+    .argument('[names...]')
+    .option('-f, --filename <path...>', 'delete the objects in these manifests')
+    .option(
+      '-l, --selector <selector>',
+      'delete every object of the kind matching this label selector',
+    )
+    .addOption(
+      new Option('--cascade <policy>', 'what happens to dependents')
+        .choices(['background', 'foreground', 'orphan'])
+        .default('background'),
+    )
+    .option('--ignore-not-found', 'treat "not found" as success')
+    .action(
+      async (
+        kindName: string | undefined,
+        names: string[],
+        opts: { filename?: string[]; selector?: string; cascade: string; ignoreNotFound?: boolean },
+        cmd: Command,
+      ) => {
+        const propagation =
+          opts.cascade === 'orphan'
+            ? PropagationPolicy.ORPHAN
+            : opts.cascade === 'foreground'
+              ? PropagationPolicy.FOREGROUND
+              : PropagationPolicy.BACKGROUND;
+        await withClient(cmd, async (client, ns) => {
+          const targets: { kind: string; namespace: string; name: string }[] = [];
+          if (opts.filename) {
+            for (const doc of await loadManifests(opts.filename)) {
+              const o = placeInNamespace(doc, ns, false);
+              targets.push({
+                kind: o.kind,
+                namespace: o.metadata.namespace ?? '',
+                name: o.metadata.name,
+              });
+            }
+          } else {
+            if (!kindName)
+              throw new Error('you must specify a kind and names, -l SELECTOR or -f FILE');
+            const k = kindArg(kindName);
+            if (opts.selector) {
+              const r = await client.list({
+                kind: k.kind,
+                namespace: k.namespaced ? ns : '',
+                labelSelector: opts.selector,
+              });
+              for (const j of r.itemsJson) {
+                const o = JSON.parse(j) as ApiObject;
+                targets.push({
+                  kind: k.kind,
+                  namespace: o.metadata.namespace ?? '',
+                  name: o.metadata.name,
+                });
+              }
+              if (targets.length === 0) err(noResourcesMessage(k.namespaced ? ns : undefined));
+            } else {
+              if (names.length === 0)
+                throw new Error(`you must name the ${k.plural} to delete, or pass -l SELECTOR`);
+              for (const name of names) targets.push({ kind: k.kind, namespace: ns, name });
+            }
+          }
+          let failed = 0;
+          for (const t of targets) {
+            try {
+              await client.delete({ ...t, propagation });
+              out(`${resourceName({ kind: t.kind, metadata: { name: t.name } })} deleted`);
+            } catch (e) {
+              if (opts.ignoreNotFound && e instanceof ClientError && e.code === 5) continue;
+              failed++;
+              err(errorLine(e));
+            }
+          }
+          if (failed > 0) throw new ReportedError();
+        });
+      },
+    );
+}
+
+export function clusterCommand(): Command {
+  const cluster = new Command('cluster').description('the masters: membership, leader, health');
+  cluster
+    .command('status')
+    .description("show the masters, the leader, the term and each member's health")
+    .option('-o, --output <format>', 'json for machine output')
+    .action(async (opts: { output?: string }, cmd: Command) => {
+      await withClient(cmd, async (client) => {
+        const s = await client.status();
+        if (opts.output === 'json') return out(JSON.stringify(s, null, 2));
+        out(
+          `leader: ${s.leader ? `master ${s.leader} (${s.leaderAddress})` : 'none'}   term: ${s.term}   commit: ${s.commitIndex}   objects: ${s.objects}`,
+        );
+        out(
+          renderTable(
+            ['ID', 'ADDRESS', 'ROLE', 'HEALTH', 'MATCH', 'REPLICATION'],
+            s.members.map((m) => [
+              String(m.id),
+              m.address,
+              m.leader ? 'leader' : m.voter ? 'follower' : 'learner',
+              !s.fromLeader ? 'unknown' : m.healthy ? 'healthy' : 'unreachable',
+              String(m.matchIndex),
+              m.replication.toLowerCase(),
+            ]),
+          ),
+        );
+      });
+    });
+  return cluster;
+}

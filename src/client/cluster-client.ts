@@ -1,0 +1,209 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  ClusterClient,
+  ClusterStatusResponse,
+  DeleteRequest,
+  DeleteResponse,
+  EventType,
+  GetResponse,
+  ListRequest,
+  ListResponse,
+  PropagationPolicy,
+  WatchEvent,
+  WatchRequest,
+  WriteResponse,
+} from '../gen/api';
+
+/** A failed call: the gRPC status and the server's message (or which masters could not be reached). */
+export class ClientError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClientError';
+  }
+}
+
+export interface ClientOptions {
+  /** How long one call may take, over every retry. */
+  timeoutMs?: number;
+}
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Errors that mean "this master cannot answer now; another may". */
+function retriable(code: grpc.status): boolean {
+  return code === grpc.status.UNAVAILABLE;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A client of the Cluster API given several master addresses: it sticks to
+ * one that answers and moves on to the next when a master is down or has no
+ * leader, until the call's time runs out. Watches resume from their last
+ * revision on another master after a failure, without gaps or duplicates.
+ */
+export class BatonClient {
+  private readonly clients: ClusterClient[];
+  private current = 0;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly servers: string[],
+    opts: ClientOptions = {},
+  ) {
+    if (servers.length === 0) throw new Error('no master address given (use --server host:port)');
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.clients = servers.map(
+      (s) =>
+        new ClusterClient(s, grpc.credentials.createInsecure(), {
+          'grpc.max_receive_message_length': -1,
+          'grpc.max_send_message_length': -1,
+          'grpc.initial_reconnect_backoff_ms': 100,
+          'grpc.max_reconnect_backoff_ms': 1000,
+        }),
+    );
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+
+  private async call<Req, Res>(method: keyof ClusterClient & string, req: Req): Promise<Res> {
+    const deadline = Date.now() + this.timeoutMs;
+    const tried = new Map<string, string>();
+    for (let attempt = 0; ; attempt++) {
+      const i = this.current;
+      const client = this.clients[i] as unknown as Record<string, Unary<Req, Res>>;
+      try {
+        return await new Promise<Res>((resolve, reject) =>
+          client[method].call(
+            this.clients[i],
+            req,
+            new grpc.Metadata(),
+            { deadline: Math.min(deadline, Date.now() + Math.max(2000, this.timeoutMs / 2)) },
+            (err, res) => (err ? reject(err) : resolve(res)),
+          ),
+        );
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (!retriable(e.code) || Date.now() >= deadline) {
+          if (retriable(e.code) || e.code === grpc.status.DEADLINE_EXCEEDED) {
+            // Keep the first reason a master gave: "connection refused" says more than a deadline.
+            if (!tried.has(this.servers[i])) tried.set(this.servers[i], e.details || e.message);
+            const list = [...tried].map(([s, why]) => `${s} (${why})`).join(', ');
+            throw new ClientError(e.code, `no master answered: tried ${list}`);
+          }
+          throw new ClientError(e.code, e.details || e.message);
+        }
+        tried.set(this.servers[i], e.details || e.message);
+        this.current = (i + 1) % this.clients.length;
+        // A full round over every master failed: give an election time to finish.
+        if ((attempt + 1) % this.clients.length === 0)
+          await sleep(Math.min(1000, 100 * (attempt + 1)));
+      }
+    }
+  }
+
+  apply(objectJson: string, dryRun = false): Promise<WriteResponse> {
+    return this.call('apply', { objectJson, dryRun });
+  }
+
+  create(objectJson: string, dryRun = false): Promise<WriteResponse> {
+    return this.call('create', { objectJson, dryRun });
+  }
+
+  update(
+    objectJson: string,
+    subresource: '' | 'status' = '',
+    dryRun = false,
+  ): Promise<WriteResponse> {
+    return this.call('update', { objectJson, subresource, dryRun });
+  }
+
+  delete(req: Partial<DeleteRequest> & { kind: string; name: string }): Promise<DeleteResponse> {
+    return this.call('delete', {
+      namespace: '',
+      uid: '',
+      resourceVersion: '',
+      propagation: PropagationPolicy.BACKGROUND,
+      dryRun: false,
+      ...req,
+    });
+  }
+
+  get(kind: string, namespace: string, name: string, local = false): Promise<GetResponse> {
+    return this.call('get', { kind, namespace, name, local });
+  }
+
+  list(req: Partial<ListRequest> & { kind: string }): Promise<ListResponse> {
+    return this.call('list', {
+      namespace: '',
+      labelSelector: '',
+      fieldSelector: '',
+      local: false,
+      ...req,
+    });
+  }
+
+  status(): Promise<ClusterStatusResponse> {
+    return this.call('status', {});
+  }
+
+  /**
+   * Follows changes. On a broken stream it reconnects (to the next master)
+   * and resumes after the last revision it delivered; a revision too old to
+   * resume from ends the iteration with an OUT_OF_RANGE ClientError.
+   */
+  async *watch(req: Partial<WatchRequest>, signal?: AbortSignal): AsyncGenerator<WatchEvent> {
+    let from = Number(req.fromRevision ?? 0);
+    let failures = 0;
+    while (!signal?.aborted) {
+      const i = this.current;
+      const stream = this.clients[i].watch({
+        kind: '',
+        namespace: '',
+        labelSelector: '',
+        fieldSelector: '',
+        bookmarkMs: 0,
+        ...req,
+        fromRevision: from,
+      });
+      const onAbort = () => stream.cancel();
+      signal?.addEventListener('abort', onAbort);
+      // With from = 0 the server sends the current objects, all at one
+      // revision, then a BOOKMARK: resume from that revision only once the
+      // whole initial state is in, or a reconnect would skip part of it.
+      let initial = from === 0;
+      try {
+        for await (const ev of stream as AsyncIterable<WatchEvent>) {
+          failures = 0;
+          if (initial && ev.type === EventType.BOOKMARK) initial = false;
+          if (!initial) from = Math.max(from, ev.revision);
+          yield ev;
+        }
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (signal?.aborted || e.code === grpc.status.CANCELLED) return;
+        if (
+          e.code !== grpc.status.UNAVAILABLE &&
+          e.code !== grpc.status.RESOURCE_EXHAUSTED &&
+          e.code !== grpc.status.INTERNAL
+        )
+          throw new ClientError(e.code, e.details || e.message);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+      if (signal?.aborted) return;
+      this.current = (i + 1) % this.clients.length;
+      if (++failures % this.clients.length === 0) await sleep(Math.min(1000, 100 * failures));
+    }
+  }
+}

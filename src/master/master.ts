@@ -1,0 +1,187 @@
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { silentLogger } from '../common/log';
+import { ClusterClient, ClusterService } from '../gen/api';
+import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../raft/grpc-transport';
+import { LevelDbStore } from '../raft/leveldb-store';
+import { RaftNode, RaftNodeOptions } from '../raft/raft-node';
+import { AdmissionEnv } from './admission';
+import { clusterService } from './api-server';
+import { ClusterStore } from './store/cluster-store';
+import { encodeCommand } from './store/commands';
+
+export interface MasterOptions {
+  id: number;
+  /** host:port for both peers and clients. */
+  listen: string;
+  /** The address other masters and clients use to reach this one (defaults to `listen`). */
+  advertise?: string;
+  /** Founding members by id (including this one) when bootstrapping a new cluster. */
+  peers: Record<number, string>;
+  dataDir: string;
+  /** Start a new cluster from `peers` when the data directory is empty. */
+  bootstrap: boolean;
+  /** An existing master to ask for membership when the data directory is empty. */
+  join?: string;
+  logger?: Logger;
+  raft?: Partial<RaftNodeOptions>;
+  watchHistory?: number;
+}
+
+export interface Master {
+  node: RaftNode;
+  store: ClusterStore;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const CLIENT_OPTIONS: grpc.ClientOptions = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+};
+
+const SUFFIX_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+
+export const realAdmissionEnv: AdmissionEnv = {
+  now: () => new Date(),
+  uid: () => randomUUID(),
+  suffix: () => Array.from(randomBytes(5), (b) => SUFFIX_CHARS[b % SUFFIX_CHARS.length]).join(''),
+};
+
+/**
+ * One `baton master`: the Raft member, the replicated object store and the
+ * Cluster API, all on one gRPC port. The leader also makes sure the
+ * `default` namespace exists.
+ */
+export async function startMaster(opts: MasterOptions): Promise<Master> {
+  const log = opts.logger ?? silentLogger();
+  mkdirSync(opts.dataDir, { recursive: true });
+  const store = new ClusterStore({ watchHistory: opts.watchHistory });
+  const raftStore = await LevelDbStore.open(join(opts.dataDir, 'raft'), { logger: log });
+  const ref: { node?: RaftNode } = {};
+  const transport = new GrpcTransport({
+    selfId: opts.id,
+    logger: log,
+    handler: {
+      receive: (m) => ref.node?.receive(m),
+      reportUnreachable: (id) => ref.node?.reportUnreachable(id),
+      reportSnapshot: (id, ok) => ref.node?.reportSnapshot(id, ok),
+    },
+  });
+  const advertise = opts.advertise ?? opts.listen;
+  const node = (ref.node = await RaftNode.start({
+    id: opts.id,
+    peers: { ...opts.peers, [opts.id]: advertise },
+    store: raftStore,
+    transport,
+    stateMachine: store,
+    bootstrap: opts.bootstrap && !opts.join ? Object.keys(opts.peers).map(Number) : undefined,
+    logger: log,
+    ...opts.raft,
+  }));
+
+  const clients = new Map<string, ClusterClient>();
+  const peerClient = (address: string) => {
+    let c = clients.get(address);
+    if (!c)
+      clients.set(
+        address,
+        (c = new ClusterClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS)),
+      );
+    return c;
+  };
+  const server = new grpc.Server({ ...RAFT_SERVER_OPTIONS, 'grpc.max_send_message_length': -1 });
+  transport.register(server);
+  server.addService(
+    ClusterService,
+    clusterService({ node, store, env: realAdmissionEnv, log, peerClient }),
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+
+  // A new leader makes sure the default namespace exists (as kube-apiserver does).
+  node.onLeaderChange((leader) => {
+    if (leader !== node.id) return;
+    setTimeout(() => {
+      if (!node.isLeader() || store.get('Namespace', undefined, 'default')) return;
+      const object = {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: {
+          name: 'default',
+          uid: realAdmissionEnv.uid(),
+          creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        },
+        spec: { finalizers: ['kubernetes'] },
+        status: { phase: 'Active' },
+      };
+      node.propose(encodeCommand({ op: 'create', object })).catch(() => {
+        // Another leader will try again; the namespace exists implicitly meanwhile.
+      });
+    }, 100);
+  });
+
+  const s0 = node.status().confState;
+  const fresh = s0.voters.length === 0 && s0.learners.length === 0;
+  if (fresh && opts.join) await joinCluster(opts.join, opts.id, advertise, log);
+  log.info({ id: opts.id, port, fresh }, 'master started');
+
+  return {
+    node,
+    store,
+    port,
+    async stop() {
+      await node.stop();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+      for (const c of clients.values()) c.close();
+      await transport.close();
+      await raftStore.close();
+    },
+  };
+}
+
+/** Asks an existing master (forwarded to the leader) to add this one; retries while the cluster is busy. */
+async function joinCluster(
+  address: string,
+  id: number,
+  advertise: string,
+  log: Logger,
+): Promise<void> {
+  const client = new ClusterClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await new Promise((resolve, reject) =>
+          client.join(
+            { id, address: advertise },
+            new grpc.Metadata(),
+            { deadline: Date.now() + 60_000 },
+            (err, res) => (err ? reject(err) : resolve(res)),
+          ),
+        );
+        log.info({ via: address }, 'joined the cluster');
+        return;
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (
+          attempt >= 10 ||
+          e.code === grpc.status.INVALID_ARGUMENT ||
+          e.code === grpc.status.ALREADY_EXISTS
+        )
+          throw new Error(
+            `joining the cluster through ${address} failed: ${e.details ?? e.message}`,
+          );
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,289 @@
+import { ApiObject, DEFAULT_NAMESPACE, kindInfo } from '../../api/types';
+import type { StateMachine } from '../../raft/raft-node';
+import { Command, CommandResult, decodeCommand, StoreError } from './commands';
+import { keyOf, ObjectIndex, objectKey, Query, StoredObject } from './object-index';
+import { quotaViolation } from './quota';
+import { stableStringify } from './stable-json';
+import { Change, WatchHub } from './watch-hub';
+
+interface Undo {
+  key: string;
+  prev?: StoredObject;
+}
+
+/**
+ * The replicated object store: the state machine every master applies the
+ * Raft log to. `resourceVersion` is the Raft index of an object's last
+ * write, and the store's revision is the index of the last applied entry.
+ * Apply is deterministic — no clock, no randomness, no I/O — so every
+ * master holds the same objects and produces the same snapshot bytes.
+ */
+export class ClusterStore implements StateMachine {
+  readonly objects = new ObjectIndex();
+  readonly watch: WatchHub;
+  private rev = 0;
+  private readonly appliedListeners = new Set<(revision: number) => void>();
+
+  constructor(opts: { watchHistory?: number } = {}) {
+    this.watch = new WatchHub(opts.watchHistory);
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** Called after every applied entry (after watchers were told). */
+  onApplied(fn: (revision: number) => void): () => void {
+    this.appliedListeners.add(fn);
+    return () => this.appliedListeners.delete(fn);
+  }
+
+  get(kind: string, namespace: string | undefined, name: string): StoredObject | undefined {
+    return this.objects.get(
+      objectKey(kind, kindInfo(kind)?.namespaced ? namespace : undefined, name),
+    );
+  }
+
+  list(q: Query): StoredObject[] {
+    return this.objects.list(q);
+  }
+
+  /** Whether objects may be created in `ns` (it exists, or is the implicit default namespace). */
+  namespaceExists(ns: string): boolean {
+    return (
+      ns === DEFAULT_NAMESPACE ||
+      this.objects.get(objectKey('Namespace', undefined, ns)) !== undefined
+    );
+  }
+
+  // ---- the state machine --------------------------------------------------
+
+  apply(data: Uint8Array, index: number): CommandResult {
+    const result = this.applyCommand(decodeCommand(data), index);
+    this.rev = index;
+    for (const fn of this.appliedListeners) fn(index);
+    return result;
+  }
+
+  /** Applies one decoded command at `index` (exposed for tests and the simulator). */
+  applyCommand(cmd: Command, index: number): CommandResult {
+    const undo: Undo[] = [];
+    const changes: Change[] = [];
+    try {
+      const r = this.exec(cmd, index, undo, changes);
+      this.watch.publish(changes);
+      return r;
+    } catch (err) {
+      // Roll back whatever part of a batch had been done: all or nothing.
+      for (let i = undo.length - 1; i >= 0; i--) {
+        const u = undo[i];
+        if (u.prev) this.objects.put(u.prev);
+        else this.objects.delete(u.key);
+      }
+      if (err instanceof StoreError) return { ok: false, code: err.code, message: err.message };
+      throw err;
+    }
+  }
+
+  snapshot(): Uint8Array {
+    const parts = this.objects.all().map((s) => s.json);
+    return Buffer.from(`{"revision":${this.rev},"objects":[${parts.join(',')}]}`);
+  }
+
+  restore(data: Uint8Array): void {
+    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    const snap = (text === '' ? { revision: 0, objects: [] } : JSON.parse(text)) as {
+      revision: number;
+      objects: ApiObject[];
+    };
+    for (const s of this.objects.all()) this.objects.delete(s.key);
+    for (const o of snap.objects) {
+      this.objects.put({
+        key: keyOf(o),
+        object: o,
+        json: JSON.stringify(o),
+        revision: Number(o.metadata.resourceVersion),
+      });
+    }
+    this.rev = snap.revision;
+    this.watch.reset(snap.revision);
+  }
+
+  // ---- commands -----------------------------------------------------------
+
+  private exec(cmd: Command, index: number, undo: Undo[], changes: Change[]): CommandResult {
+    switch (cmd.op) {
+      case 'create':
+        return this.create(cmd.object, index, undo, changes);
+      case 'update':
+        return this.update(cmd, index, undo, changes);
+      case 'delete':
+        return this.remove(cmd, index, undo, changes);
+      case 'batch': {
+        const results = cmd.commands.map((c) => {
+          const r = this.exec(c, index, undo, changes);
+          if (!r.ok) throw new StoreError(r.code, r.message);
+          return r;
+        });
+        return {
+          ok: true,
+          alsoDeleted: results.flatMap((r) => (r.ok ? r.alsoDeleted : [])),
+          results,
+        };
+      }
+      default:
+        throw new StoreError('INVALID', `unknown command ${(cmd as { op: string }).op}`);
+    }
+  }
+
+  private write(o: ApiObject, index: number, undo: Undo[]): StoredObject {
+    o.metadata.resourceVersion = String(index);
+    const s: StoredObject = { key: keyOf(o), object: o, json: JSON.stringify(o), revision: index };
+    undo.push({ key: s.key, prev: this.objects.put(s) });
+    return s;
+  }
+
+  private create(obj: ApiObject, index: number, undo: Undo[], changes: Change[]): CommandResult {
+    const o = structuredClone(obj);
+    const key = keyOf(o);
+    const what = describe(o);
+    if (this.objects.get(key)) throw new StoreError('ALREADY_EXISTS', `${what} already exists`);
+    const ns = o.metadata.namespace;
+    if (kindInfo(o.kind)?.namespaced && ns !== undefined && !this.namespaceExists(ns))
+      throw new StoreError(
+        'NOT_FOUND',
+        `namespace "${ns}" not found (create it first, or pick another)`,
+      );
+    for (const [i, ref] of (o.metadata.ownerReferences ?? []).entries()) {
+      if (!this.objects.getByUid(ref.uid))
+        throw new StoreError(
+          'NOT_FOUND',
+          `metadata.ownerReferences[${i}]: owner ${ref.kind} "${ref.name}" (uid ${ref.uid}) does not exist`,
+        );
+    }
+    const quota = quotaViolation(this.objects, o);
+    if (quota) throw new StoreError('QUOTA', `${what} is forbidden: ${quota}`);
+    if (o.spec !== undefined) o.metadata.generation = 1;
+    const s = this.write(o, index, undo);
+    changes.push({ type: 'ADDED', revision: index, object: s.object, json: s.json });
+    return { ok: true, object: s.object, alsoDeleted: [] };
+  }
+
+  private update(
+    cmd: Extract<Command, { op: 'update' }>,
+    index: number,
+    undo: Undo[],
+    changes: Change[],
+  ): CommandResult {
+    const key = keyOf(cmd.object);
+    const cur = this.objects.get(key);
+    const what = describe(cmd.object);
+    if (!cur || cur.object.metadata.uid !== cmd.uid)
+      throw new StoreError(
+        'NOT_FOUND',
+        `${what} not found${cur ? ' (it was deleted and created again)' : ''}`,
+      );
+    if (cmd.expectedRevision !== undefined && cur.revision !== cmd.expectedRevision)
+      throw new StoreError(
+        'CONFLICT',
+        `${what} was modified: you sent resourceVersion ${cmd.expectedRevision}, it is now ${cur.revision}; get it again and reapply your change`,
+      );
+    const old = cur.object;
+    let o: ApiObject;
+    if (cmd.subresource === 'status') {
+      o = { ...structuredClone(old), status: structuredClone(cmd.object.status) };
+    } else {
+      o = structuredClone(cmd.object);
+      if (old.status !== undefined) o.status = structuredClone(old.status);
+      else delete o.status;
+      // The system owns these fields; a client cannot rewrite them.
+      o.metadata.uid = old.metadata.uid;
+      o.metadata.creationTimestamp = old.metadata.creationTimestamp;
+      o.metadata.generation = old.metadata.generation;
+      if (
+        o.metadata.generation !== undefined &&
+        stableStringify(o.spec) !== stableStringify(old.spec)
+      )
+        o.metadata.generation++;
+    }
+    for (const [i, ref] of (o.metadata.ownerReferences ?? []).entries()) {
+      if (!this.objects.getByUid(ref.uid))
+        throw new StoreError(
+          'NOT_FOUND',
+          `metadata.ownerReferences[${i}]: owner ${ref.kind} "${ref.name}" does not exist`,
+        );
+    }
+    const s = this.write(o, index, undo);
+    changes.push({ type: 'MODIFIED', revision: index, object: s.object, json: s.json });
+    return { ok: true, object: s.object, alsoDeleted: [] };
+  }
+
+  private remove(
+    cmd: Extract<Command, { op: 'delete' }>,
+    index: number,
+    undo: Undo[],
+    changes: Change[],
+  ): CommandResult {
+    const cur = this.get(cmd.kind, cmd.namespace, cmd.name);
+    const what = `${cmd.kind} "${cmd.name}"${kindInfo(cmd.kind)?.namespaced ? ` in namespace "${cmd.namespace}"` : ''}`;
+    // Checked first: the default namespace exists implicitly even before its object does.
+    if (cmd.kind === 'Namespace' && cmd.name === DEFAULT_NAMESPACE)
+      throw new StoreError('FORBIDDEN', 'namespace "default" may not be deleted');
+    if (!cur) throw new StoreError('NOT_FOUND', `${what} not found`);
+    if (cmd.uid && cur.object.metadata.uid !== cmd.uid)
+      throw new StoreError(
+        'CONFLICT',
+        `${what}: precondition failed: uid is ${cur.object.metadata.uid}, not ${cmd.uid}`,
+      );
+    if (cmd.expectedRevision !== undefined && cur.revision !== cmd.expectedRevision)
+      throw new StoreError(
+        'CONFLICT',
+        `${what}: precondition failed: resourceVersion is ${cur.revision}, not ${cmd.expectedRevision}`,
+      );
+    const alsoDeleted: string[] = [];
+    const gone = new Set<string>();
+    const drop = (s: StoredObject, cascade: boolean) => {
+      if (gone.has(s.key)) return;
+      gone.add(s.key);
+      this.objects.delete(s.key);
+      undo.push({ key: s.key, prev: s });
+      const o = structuredClone(s.object);
+      o.metadata.resourceVersion = String(index);
+      changes.push({ type: 'DELETED', revision: index, object: o, json: JSON.stringify(o) });
+      if (s !== cur)
+        alsoDeleted.push(
+          `${s.object.kind}/${s.object.metadata.namespace ?? ''}/${s.object.metadata.name}`.replace(
+            '//',
+            '/',
+          ),
+        );
+      const uid = s.object.metadata.uid;
+      if (s.object.kind === 'Namespace')
+        for (const k of this.objects.inNamespace(s.object.metadata.name))
+          drop(this.objects.get(k)!, true);
+      if (!uid) return;
+      for (const k of this.objects.dependents(uid)) {
+        const d = this.objects.get(k)!;
+        if (cascade) drop(d, true);
+        else {
+          // Orphan: the dependent stays, without its reference to the owner.
+          const o2 = structuredClone(d.object);
+          o2.metadata.ownerReferences = o2.metadata.ownerReferences?.filter((r) => r.uid !== uid);
+          if (o2.metadata.ownerReferences?.length === 0) delete o2.metadata.ownerReferences;
+          const w = this.write(o2, index, undo);
+          changes.push({ type: 'MODIFIED', revision: index, object: w.object, json: w.json });
+        }
+      }
+    };
+    drop(cur, cmd.propagation !== 'Orphan');
+    const last = changes.find(
+      (c) => c.type === 'DELETED' && c.object.metadata.uid === cur.object.metadata.uid,
+    );
+    return { ok: true, object: last?.object ?? cur.object, alsoDeleted };
+  }
+}
+
+export function describe(o: ApiObject): string {
+  const ns = kindInfo(o.kind)?.namespaced ? ` in namespace "${o.metadata.namespace}"` : '';
+  return `${o.kind} "${o.metadata.name}"${ns}`;
+}

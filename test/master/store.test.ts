@@ -1,0 +1,421 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ApiObject } from '../../src/api/types';
+import { ClusterStore } from '../../src/master/store/cluster-store';
+import { Command, CommandResult } from '../../src/master/store/commands';
+import { TooOldError } from '../../src/master/store/watch-hub';
+
+const ns = (name: string): ApiObject => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, uid: `uid-ns-${name}` },
+  spec: {},
+});
+const cm = (
+  name: string,
+  data: Record<string, string> = {},
+  extra: Partial<ApiObject['metadata']> = {},
+  namespace = 'default',
+): ApiObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace, uid: `uid-cm-${namespace}-${name}`, ...extra },
+  data,
+});
+const rs = (name: string, replicas = 1, namespace = 'default'): ApiObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'ReplicaSet',
+  metadata: { name, namespace, uid: `uid-rs-${namespace}-${name}`, labels: { app: name } },
+  spec: { replicas },
+});
+const pod = (name: string, owner?: ApiObject, cpu = '100m', namespace = 'default'): ApiObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {
+    name,
+    namespace,
+    uid: `uid-pod-${namespace}-${name}`,
+    labels: { app: owner?.metadata.name ?? 'none' },
+    ownerReferences: owner
+      ? [
+          {
+            apiVersion: owner.apiVersion,
+            kind: owner.kind,
+            name: owner.metadata.name,
+            uid: owner.metadata.uid!,
+            controller: true,
+          },
+        ]
+      : undefined,
+  },
+  spec: {
+    containers: [
+      { name: 'c', image: 'busybox', resources: { requests: { cpu }, limits: { cpu } } },
+    ],
+  },
+});
+
+/** Applies commands at consecutive indexes and returns the results. */
+function run(store: ClusterStore, cmds: Command[], start = store.revision + 1): CommandResult[] {
+  return cmds.map((c, i) => store.apply(Buffer.from(JSON.stringify(c)), start + i));
+}
+const ok = (r: CommandResult) => {
+  assert.ok(r.ok, r.ok ? '' : `${r.code}: ${r.message}`);
+  return r;
+};
+const fail = (r: CommandResult, code: string, message: RegExp) => {
+  assert.ok(!r.ok, 'expected a failure');
+  assert.equal(r.code, code);
+  assert.match(r.message, message);
+};
+
+describe('master store: applying commands', () => {
+  it('stamps resourceVersion with the Raft index, bumps generation only on spec changes', () => {
+    const s = new ClusterStore();
+    run(s, [{ op: 'create', object: rs('web') }]);
+    const created = s.get('ReplicaSet', 'default', 'web')!;
+    assert.equal(created.object.metadata.resourceVersion, '1');
+    assert.equal(created.object.metadata.generation, 1);
+    // A label change is not a spec change.
+    const relabeled = {
+      ...rs('web'),
+      metadata: { ...rs('web').metadata, labels: { app: 'web', tier: 'x' } },
+    };
+    ok(
+      run(s, [
+        { op: 'update', object: relabeled, uid: 'uid-rs-default-web', expectedRevision: 1 },
+      ])[0],
+    );
+    assert.equal(s.get('ReplicaSet', 'default', 'web')!.object.metadata.generation, 1);
+    ok(run(s, [{ op: 'update', object: rs('web', 3), uid: 'uid-rs-default-web' }])[0]);
+    assert.equal(s.get('ReplicaSet', 'default', 'web')!.object.metadata.generation, 2);
+    // Status updates leave spec and generation alone; a main update keeps the status.
+    ok(
+      run(s, [
+        {
+          op: 'update',
+          object: { ...rs('web', 99), status: { replicas: 3 } },
+          uid: 'uid-rs-default-web',
+          subresource: 'status',
+        },
+      ])[0],
+    );
+    const afterStatus = s.get('ReplicaSet', 'default', 'web')!.object;
+    assert.deepEqual(afterStatus.spec, { replicas: 3 });
+    assert.deepEqual(afterStatus.status, { replicas: 3 });
+    assert.equal(afterStatus.metadata.generation, 2);
+    ok(run(s, [{ op: 'update', object: rs('web', 4), uid: 'uid-rs-default-web' }])[0]);
+    assert.deepEqual(s.get('ReplicaSet', 'default', 'web')!.object.status, { replicas: 3 });
+    assert.equal(s.revision, 5);
+  });
+
+  it('refuses a stale resourceVersion, a recreated object and a duplicate, changing nothing', () => {
+    const s = new ClusterStore();
+    run(s, [
+      { op: 'create', object: cm('a', { k: '1' }) },
+      { op: 'update', object: cm('a', { k: '2' }), uid: 'uid-cm-default-a' },
+    ]);
+    const before = Buffer.from(s.snapshot()).toString();
+    fail(
+      run(s, [
+        { op: 'update', object: cm('a', { k: '3' }), uid: 'uid-cm-default-a', expectedRevision: 1 },
+      ])[0],
+      'CONFLICT',
+      /you sent resourceVersion 1, it is now 2/,
+    );
+    fail(
+      run(s, [{ op: 'update', object: cm('a', { k: '3' }), uid: 'other-uid' }])[0],
+      'NOT_FOUND',
+      /deleted and created again/,
+    );
+    fail(
+      run(s, [{ op: 'create', object: cm('a') }])[0],
+      'ALREADY_EXISTS',
+      /ConfigMap "a" in namespace "default" already exists/,
+    );
+    fail(
+      run(s, [{ op: 'create', object: cm('b', {}, {}, 'nope') }])[0],
+      'NOT_FOUND',
+      /namespace "nope" not found/,
+    );
+    fail(
+      run(s, [
+        {
+          op: 'delete',
+          kind: 'ConfigMap',
+          namespace: 'default',
+          name: 'a',
+          expectedRevision: 1,
+          propagation: 'Background',
+        },
+      ])[0],
+      'CONFLICT',
+      /resourceVersion is 2, not 1/,
+    );
+    assert.equal(
+      Buffer.from(s.snapshot())
+        .toString()
+        .replace(/"revision":\d+/, ''),
+      before.replace(/"revision":\d+/, ''),
+    );
+  });
+
+  it('deletes dependents with their owner, or orphans them, and empties a deleted namespace', () => {
+    const s = new ClusterStore();
+    const owner = rs('web');
+    run(s, [
+      { op: 'create', object: owner },
+      { op: 'create', object: pod('p1', owner) },
+      { op: 'create', object: pod('p2', owner) },
+    ]);
+    const r = ok(
+      run(s, [
+        {
+          op: 'delete',
+          kind: 'ReplicaSet',
+          namespace: 'default',
+          name: 'web',
+          propagation: 'Background',
+        },
+      ])[0],
+    );
+    assert.ok(r.ok);
+    assert.deepEqual([...r.alsoDeleted].sort(), ['Pod/default/p1', 'Pod/default/p2']);
+    assert.equal(s.list({ kind: 'Pod' }).length, 0);
+
+    run(s, [
+      { op: 'create', object: owner },
+      { op: 'create', object: pod('p3', owner) },
+    ]);
+    ok(
+      run(s, [
+        {
+          op: 'delete',
+          kind: 'ReplicaSet',
+          namespace: 'default',
+          name: 'web',
+          propagation: 'Orphan',
+        },
+      ])[0],
+    );
+    const orphan = s.get('Pod', 'default', 'p3')!.object;
+    assert.equal(orphan.metadata.ownerReferences, undefined);
+
+    run(s, [
+      { op: 'create', object: ns('team') },
+      { op: 'create', object: cm('x', {}, {}, 'team') },
+      { op: 'create', object: rs('y', 1, 'team') },
+    ]);
+    const d = ok(
+      run(s, [{ op: 'delete', kind: 'Namespace', name: 'team', propagation: 'Background' }])[0],
+    );
+    assert.ok(d.ok);
+    assert.deepEqual([...d.alsoDeleted].sort(), ['ConfigMap/team/x', 'ReplicaSet/team/y']);
+    assert.equal(s.list({ namespace: 'team' }).length, 0);
+    // The default namespace may not be deleted, before or after its object exists.
+    fail(
+      run(s, [{ op: 'delete', kind: 'Namespace', name: 'default', propagation: 'Background' }])[0],
+      'FORBIDDEN',
+      /may not be deleted/,
+    );
+    run(s, [{ op: 'create', object: ns('default') }]);
+    fail(
+      run(s, [{ op: 'delete', kind: 'Namespace', name: 'default', propagation: 'Background' }])[0],
+      'FORBIDDEN',
+      /may not be deleted/,
+    );
+  });
+
+  it('refuses a dependent whose owner does not exist', () => {
+    const s = new ClusterStore();
+    fail(
+      run(s, [{ op: 'create', object: pod('p', rs('ghost')) }])[0],
+      'NOT_FOUND',
+      /ownerReferences\[0\]: owner ReplicaSet "ghost"/,
+    );
+  });
+
+  it('applies a batch all or nothing', () => {
+    const s = new ClusterStore();
+    run(s, [{ op: 'create', object: cm('exists') }]);
+    const r = run(s, [
+      {
+        op: 'batch',
+        commands: [
+          { op: 'create', object: cm('new') },
+          { op: 'create', object: cm('exists') },
+        ],
+      },
+    ])[0];
+    fail(r, 'ALREADY_EXISTS', /"exists"/);
+    assert.equal(s.get('ConfigMap', 'default', 'new'), undefined);
+    ok(
+      run(s, [
+        {
+          op: 'batch',
+          commands: [
+            { op: 'create', object: cm('new') },
+            { op: 'create', object: cm('new2') },
+          ],
+        },
+      ])[0],
+    );
+    assert.equal(s.get('ConfigMap', 'default', 'new2')!.revision, 3);
+  });
+
+  it('enforces ResourceQuota counts and compute requests exactly at the limit', () => {
+    const s = new ClusterStore();
+    const quota: ApiObject = {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'compute', namespace: 'default', uid: 'q' },
+      spec: { hard: { pods: '2', 'requests.cpu': '250m' } },
+    };
+    run(s, [{ op: 'create', object: quota }]);
+    ok(run(s, [{ op: 'create', object: pod('a', undefined, '100m') }])[0]);
+    ok(run(s, [{ op: 'create', object: pod('b', undefined, '150m') }])[0]);
+    fail(
+      run(s, [{ op: 'create', object: pod('c', undefined, '1m') }])[0],
+      'QUOTA',
+      /exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2/,
+    );
+    run(s, [
+      { op: 'delete', kind: 'Pod', namespace: 'default', name: 'b', propagation: 'Background' },
+    ]);
+    fail(
+      run(s, [{ op: 'create', object: pod('c', undefined, '200m') }])[0],
+      'QUOTA',
+      /requested: requests.cpu=0.2, used: requests.cpu=0.1, limited: requests.cpu=250m/,
+    );
+    const noRequests = pod('d');
+    (noRequests.spec as { containers: { resources?: unknown }[] }).containers[0].resources =
+      undefined;
+    fail(run(s, [{ op: 'create', object: noRequests }])[0], 'QUOTA', /must specify requests.cpu/);
+  });
+
+  it('keeps a bounded watch history and answers "too old" beyond it', () => {
+    const s = new ClusterStore({ watchHistory: 3 });
+    run(
+      s,
+      [1, 2, 3, 4, 5].map((i) => ({ op: 'create', object: cm(`c${i}`) }) as Command),
+    );
+    assert.deepEqual(
+      s.watch.since(3, {}).map((c) => c.object.metadata.name),
+      ['c4', 'c5'],
+    );
+    assert.throws(
+      () => s.watch.since(1, {}),
+      (e: Error) => e instanceof TooOldError && /revision 1 is too old/.test(e.message),
+    );
+  });
+});
+
+// ---- property: replicas that apply the same log agree, and snapshots restore exactly ----
+
+const names = ['a', 'b', 'c'];
+const arbCommand: fc.Arbitrary<Command> = fc.oneof(
+  fc
+    .record({
+      n: fc.constantFrom(...names),
+      v: fc.string({ maxLength: 3 }),
+      ns: fc.constantFrom('default', 'team'),
+    })
+    .map(({ n, v, ns: space }) => ({ op: 'create', object: cm(n, { v }, {}, space) }) as Command),
+  fc
+    .record({ n: fc.constantFrom(...names), r: fc.nat(5) })
+    .map(({ n, r }) => ({ op: 'create', object: rs(n, r) }) as Command),
+  fc
+    .record({ n: fc.constantFrom(...names), o: fc.constantFrom(...names) })
+    .map(({ n, o }) => ({ op: 'create', object: pod(`p-${n}`, rs(o)) }) as Command),
+  fc
+    .record({
+      n: fc.constantFrom(...names),
+      r: fc.nat(5),
+      rv: fc.option(fc.nat(30), { nil: undefined }),
+    })
+    .map(
+      ({ n, r, rv }) =>
+        ({
+          op: 'update',
+          object: rs(n, r),
+          uid: `uid-rs-default-${n}`,
+          expectedRevision: rv,
+        }) as Command,
+    ),
+  fc.record({ n: fc.constantFrom(...names), r: fc.nat(5) }).map(
+    ({ n, r }) =>
+      ({
+        op: 'update',
+        object: { ...rs(n), status: { replicas: r } },
+        uid: `uid-rs-default-${n}`,
+        subresource: 'status',
+      }) as Command,
+  ),
+  fc
+    .record({
+      k: fc.constantFrom('ConfigMap', 'ReplicaSet', 'Pod'),
+      n: fc.constantFrom(...names),
+      p: fc.constantFrom('Background', 'Orphan'),
+    })
+    .map(
+      ({ k, n, p }) =>
+        ({
+          op: 'delete',
+          kind: k,
+          namespace: 'default',
+          name: k === 'Pod' ? `p-${n}` : n,
+          propagation: p,
+        }) as Command,
+    ),
+  fc.constantFrom<Command>(
+    { op: 'create', object: ns('team') },
+    { op: 'delete', kind: 'Namespace', name: 'team', propagation: 'Background' },
+  ),
+);
+
+describe('master store: determinism (property)', () => {
+  it('two replicas applying the same commands hold identical stores and snapshots; a restored snapshot equals its store', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            arbCommand,
+            fc
+              .array(arbCommand, { maxLength: 3 })
+              .map((cs) => ({ op: 'batch', commands: cs }) as Command),
+          ),
+          { maxLength: 40 },
+        ),
+        (cmds) => {
+          const a = new ClusterStore();
+          const b = new ClusterStore();
+          const ra = run(a, cmds);
+          const rb = run(b, cmds);
+          assert.deepEqual(ra, rb);
+          const snap = Buffer.from(a.snapshot());
+          assert.ok(snap.equals(Buffer.from(b.snapshot())));
+          const c = new ClusterStore();
+          c.restore(snap);
+          assert.ok(Buffer.from(c.snapshot()).equals(snap));
+          assert.deepEqual(
+            c.list({}).map((s) => s.json),
+            a.list({}).map((s) => s.json),
+          );
+          // Indexes agree with a scan after any sequence.
+          assert.deepEqual(
+            a.list({ kind: 'Pod', namespace: 'default' }).map((s) => s.key),
+            a
+              .list({})
+              .filter((s) => s.object.kind === 'Pod')
+              .map((s) => s.key),
+          );
+          // No dangling owner references survive: every owner exists.
+          for (const s of a.list({}))
+            for (const r of s.object.metadata.ownerReferences ?? [])
+              assert.ok(a.objects.getByUid(r.uid), `${s.key} has a dangling owner ${r.uid}`);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
