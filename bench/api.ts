@@ -3,7 +3,7 @@
  * creates from concurrent clients, gets, a list of every pod, how late
  * watchers see the changes, and what each master holds in memory.
  *
- *   npm run bench:api -- --objects 30000 [--clients 64] [--get-seconds 5]
+ *   npm run bench:api -- --objects 30000 [--clients 64] [--get-seconds 5] [--admission leader|local]
  *
  * Prints one JSON line: {"createP50ms", "createP99ms", "getP99ms",
  * "listAllPodsMs", "watchLagP99ms", "rssMBPerMaster", ...}.
@@ -11,11 +11,13 @@
 import { readFileSync } from 'node:fs';
 import { EventType } from '../src/gen/api';
 import { MasterCluster } from '../test/support/master-cluster';
-import { numFlag, percentile, round } from './support/flags';
+import { numFlag, percentile, round, strFlag } from './support/flags';
 
 const objects = numFlag('objects', 30_000);
 const clients = numFlag('clients', 64);
 const getSeconds = numFlag('get-seconds', 5);
+/** leader (followers forward writes to the leader's API) or local (admit where received). */
+const admission = strFlag('admission', 'leader');
 
 function pod(i: number): string {
   const app = `app-${i % 100}`;
@@ -54,7 +56,7 @@ function rssMB(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const c = await MasterCluster.start(3, ['--log-level', 'warn']);
+  const c = await MasterCluster.start(3, ['--log-level', 'warn', '--admission', admission]);
   try {
     const leader = await c.leader();
     const followers = c.ids().filter((id) => id !== leader);
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
         getP50ms: round(percentile(getLat, 50)),
         watchLagP50ms: round(percentile(lags, 50)),
         clients,
+        admission,
       }) + '\n',
     );
   } finally {

@@ -49,8 +49,8 @@ export function validateJson(json: string): { object: ApiObject; warnings: strin
 }
 
 /** Admission for a new object: names, system fields, LimitRange defaults and limits, quota. */
-export function admitCreate(store: ClusterStore, object: ApiObject, env: AdmissionEnv): ApiObject {
-  const o = structuredClone(object);
+export function admitCreate(store: ClusterStore, o: ApiObject, env: AdmissionEnv): ApiObject {
+  // `o` is this call's own copy (fresh from validation): filled in place.
   const m = o.metadata;
   if (!m.name) {
     if (!m.generateName)

@@ -33,6 +33,8 @@ import { namespaceUsage } from './store/quota';
 import { Change, TooOldError } from './store/watch-hub';
 
 const FORWARDED = 'baton-forwarded';
+/** Set by a master that forwards a write it has already validated. */
+const VALIDATED = 'baton-validated';
 /** A watch whose client reads slower than this many buffered bytes is ended (it resumes from its revision). */
 const WATCH_BUFFER_LIMIT = 64 * 1024 * 1024;
 
@@ -41,6 +43,14 @@ export interface ApiServerDeps {
   store: ClusterStore;
   env: AdmissionEnv;
   log: Logger;
+  /**
+   * Where writes are admitted. 'leader': a follower forwards the call to the
+   * leader's API, which admits and proposes. 'local': the master that gets
+   * the call admits it and proposes; Raft forwards the proposal to the
+   * leader. Either way the checks that decide (existence, resourceVersion,
+   * owners, quota) run again in the deterministic apply.
+   */
+  admission?: 'leader' | 'local';
   /** A client for another master's API, by address (the leader's, to forward writes). */
   peerClient(address: string): ClusterClient;
 }
@@ -113,6 +123,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     method: keyof ClusterClient & string,
     req: Req,
     call: grpc.ServerUnaryCall<Req, Res>,
+    validated = false,
   ): Promise<Res | undefined> {
     const addr = await leaderAddress();
     if (addr === undefined) return undefined;
@@ -123,6 +134,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
       );
     const md = new grpc.Metadata();
     md.set(FORWARDED, String(node.id));
+    if (validated) md.set(VALIDATED, '1');
     const client = deps.peerClient(addr) as unknown as Record<
       string,
       (
@@ -176,8 +188,36 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     };
   }
 
-  async function create(json: string, dryRun: boolean): Promise<WriteResponse> {
-    const { object, warnings } = validateJson(json);
+  /**
+   * The object of a write, validated with defaults filled in. The master
+   * that received the call validates it (spreading that work over every
+   * master); the leader trusts an object a peer forwarded as validated.
+   */
+  function validated<Req, Res>(
+    json: string,
+    call: grpc.ServerUnaryCall<Req, Res>,
+  ): { object: ApiObject; warnings: string[] } {
+    if (call.metadata.get(VALIDATED).length > 0 && call.metadata.get(FORWARDED).length > 0)
+      return { object: JSON.parse(json) as ApiObject, warnings: [] };
+    return validateJson(json);
+  }
+
+  /** Forwards a validated write to the leader, keeping the warnings found here. */
+  async function forwardWrite<Req extends { objectJson: string }>(
+    method: 'create' | 'apply' | 'update',
+    req: Req,
+    call: grpc.ServerUnaryCall<Req, WriteResponse>,
+    v: { object: ApiObject; warnings: string[] },
+  ): Promise<WriteResponse | undefined> {
+    if (deps.admission === 'local') return undefined;
+    const fwd = await forward(method, { ...req, objectJson: JSON.stringify(v.object) }, call, true);
+    return fwd && { ...fwd, warnings: [...v.warnings, ...fwd.warnings] };
+  }
+
+  async function create(
+    { object, warnings }: { object: ApiObject; warnings: string[] },
+    dryRun: boolean,
+  ): Promise<WriteResponse> {
     const o = admitCreate(store, object, env);
     if (dryRun) return written(o, store.revision, warnings, { created: true });
     const r = await propose({ op: 'create', object: o });
@@ -188,13 +228,15 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     version: unary(node, log, async () => ({ version: VERSION, nodeName: `master-${node.id}` })),
 
     create: unary(node, log, async (req, call) => {
-      return (await forward('create', req, call)) ?? create(req.objectJson, req.dryRun);
+      const v = validated(req.objectJson, call);
+      return (await forwardWrite('create', req, call, v)) ?? create(v, req.dryRun);
     }),
 
     apply: unary(node, log, async (req, call) => {
-      const fwd = await forward('apply', req, call);
+      const v = validated(req.objectJson, call);
+      const fwd = await forwardWrite('apply', req, call, v);
       if (fwd) return fwd;
-      const { object, warnings } = validateJson(req.objectJson);
+      const { object, warnings } = v;
       // A concurrent writer can slip in between reading and proposing: the
       // apply-time check then fails with a conflict, and we merge again.
       for (let attempt = 0; ; attempt++) {
@@ -202,7 +244,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
           ? store.get(object.kind, object.metadata.namespace, object.metadata.name)
           : undefined;
         try {
-          if (!cur) return await create(req.objectJson, req.dryRun);
+          if (!cur) return await create(v, req.dryRun);
           const merged = mergeForApply(cur.object, object);
           if (!merged) return written(cur.object, cur.revision, warnings, { unchanged: true });
           if (req.dryRun) return written(merged, store.revision, warnings);
@@ -220,14 +262,15 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     }),
 
     update: unary(node, log, async (req, call) => {
-      const fwd = await forward('update', req, call);
-      if (fwd) return fwd;
       if (req.subresource !== '' && req.subresource !== 'status')
         throw new ApiError(
           grpc.status.INVALID_ARGUMENT,
           `subresource: must be "" or "status", not "${req.subresource}"`,
         );
-      const { object, warnings } = validateJson(req.objectJson);
+      const v = validated(req.objectJson, call);
+      const fwd = await forwardWrite('update', req, call, v);
+      if (fwd) return fwd;
+      const { object, warnings } = v;
       const cur = store.get(object.kind, object.metadata.namespace, object.metadata.name);
       if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${describe(object)} not found`);
       if (object.metadata.uid && object.metadata.uid !== cur.object.metadata.uid)
@@ -253,7 +296,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     }),
 
     delete: unary(node, log, async (req, call): Promise<DeleteResponse> => {
-      const fwd = await forward('delete', req, call);
+      const fwd = deps.admission === 'local' ? undefined : await forward('delete', req, call);
       if (fwd) return fwd;
       const k = kindOf(req.kind);
       if (!req.name) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'name: required');

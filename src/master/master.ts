@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../common/log';
-import { ClusterClient, ClusterService } from '../gen/api';
+import { ClusterClient, ClusterService, ClusterStatusResponse } from '../gen/api';
 import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../raft/grpc-transport';
 import { LevelDbStore } from '../raft/leveldb-store';
 import { RaftNode, RaftNodeOptions } from '../raft/raft-node';
@@ -29,6 +29,8 @@ export interface MasterOptions {
   logger?: Logger;
   raft?: Partial<RaftNodeOptions>;
   watchHistory?: number;
+  /** See ApiServerDeps.admission. */
+  admission?: 'leader' | 'local';
 }
 
 export interface Master {
@@ -97,7 +99,14 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   transport.register(server);
   server.addService(
     ClusterService,
-    clusterService({ node, store, env: realAdmissionEnv, log, peerClient }),
+    clusterService({
+      node,
+      store,
+      env: realAdmissionEnv,
+      log,
+      peerClient,
+      admission: opts.admission,
+    }),
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
@@ -129,7 +138,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
 
   const s0 = node.status().confState;
   const fresh = s0.voters.length === 0 && s0.learners.length === 0;
-  if (fresh && opts.join) await joinCluster(opts.join, opts.id, advertise, log);
+  if (fresh && opts.join)
+    await joinCluster(opts.join, opts.id, advertise, log, (id, addr) =>
+      transport.addPeer(id, addr),
+    );
   log.info({ id: opts.id, port, fresh }, 'master started');
 
   return {
@@ -153,11 +165,21 @@ async function joinCluster(
   id: number,
   advertise: string,
   log: Logger,
+  addPeer: (id: number, address: string) => void,
 ): Promise<void> {
   const client = new ClusterClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
   try {
     for (let attempt = 1; ; attempt++) {
       try {
+        // Learn where the members are first: the leader starts replicating
+        // to this learner at once, and its answers must find their way back.
+        const members = await new Promise<ClusterStatusResponse>((resolve, reject) =>
+          client.status({}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) =>
+            err ? reject(err) : resolve(res),
+          ),
+        );
+        for (const m of members.members)
+          if (Number(m.id) !== id && m.address) addPeer(Number(m.id), m.address);
         await new Promise((resolve, reject) =>
           client.join(
             { id, address: advertise },

@@ -36,224 +36,255 @@ async function rejects(p: Promise<unknown>, code: grpc.status, message: RegExp):
   });
 }
 
-describe('masters: three real `baton master` processes', function () {
-  this.timeout(120_000);
-  let c: MasterCluster;
-  let client: BatonClient;
+// Both ways of admitting writes: forwarded to the leader's API, or admitted
+// where they arrive with Raft forwarding the proposal.
+for (const admission of ['leader', 'local'])
+  describe(`masters: three real \`baton master\` processes (--admission ${admission})`, function () {
+    this.timeout(120_000);
+    let c: MasterCluster;
+    let client: BatonClient;
 
-  before(async () => {
-    c = await MasterCluster.start(3);
-    client = c.client();
-    await c.leader();
-  });
-  after(async () => {
-    client?.close();
-    await c?.stop();
-  });
-
-  it('applies a Deployment through any master and reads it back from every master', async () => {
-    const r = await c.client([2]).apply(JSON.stringify(deployment('web')));
-    assert.equal(r.created, true);
-    const o = parse(r.objectJson);
-    assert.equal(o.metadata.namespace, 'default');
-    assert.equal(o.metadata.resourceVersion, String(r.revision));
-    assert.equal(o.metadata.generation, 1);
-    assert.match(o.metadata.uid!, /^[0-9a-f-]{36}$/);
-    // Defaults were filled in by the server.
-    assert.deepEqual((o.spec as { strategy: unknown }).strategy, {
-      type: 'RollingUpdate',
-      rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
+    before(async () => {
+      c = await MasterCluster.start(3, ['--admission', admission]);
+      client = c.client();
+      await c.leader();
     });
-    for (const id of c.ids()) {
-      const one = c.client([id]);
-      const g = await one.get('deployments', 'default', 'web');
-      one.close();
-      assert.equal(parse(g.objectJson).metadata.uid, o.metadata.uid, `master ${id}`);
-    }
-    // Applying the same manifest again changes nothing.
-    const again = await client.apply(JSON.stringify(deployment('web')));
-    assert.equal(again.unchanged, true);
-    assert.equal(again.revision, r.revision);
-    // A changed spec bumps the generation.
-    const changed = await client.apply(JSON.stringify(deployment('web', 5)));
-    assert.equal(parse(changed.objectJson).metadata.generation, 2);
-  });
-
-  it('lists with label and field selectors', async () => {
-    await client.apply(JSON.stringify(deployment('api')));
-    const byLabel = await client.list({ kind: 'deploy', labelSelector: 'app in (api,nothing)' });
-    assert.deepEqual(
-      byLabel.itemsJson.map((j) => parse(j).metadata.name),
-      ['api'],
-    );
-    const byField = await client.list({ kind: 'Deployment', fieldSelector: 'metadata.name!=api' });
-    assert.deepEqual(
-      byField.itemsJson.map((j) => parse(j).metadata.name),
-      ['web'],
-    );
-    await rejects(
-      client.list({ kind: 'Deployment', labelSelector: 'app in (x' }),
-      grpc.status.INVALID_ARGUMENT,
-      /label selector/,
-    );
-    await rejects(
-      client.list({ kind: 'Deployment', fieldSelector: 'spec.replicas=1' }),
-      grpc.status.INVALID_ARGUMENT,
-      /spec.replicas/,
-    );
-  });
-
-  it('refuses an update with a stale resourceVersion (ABORTED) and keeps the newer write', async () => {
-    const v1 = parse((await client.apply(JSON.stringify(configMap('cfg', 'one')))).objectJson);
-    const v2 = parse(
-      (await client.update(JSON.stringify({ ...v1, data: { v: 'two' } }))).objectJson,
-    );
-    assert.notEqual(v2.metadata.resourceVersion, v1.metadata.resourceVersion);
-    await rejects(
-      client.update(JSON.stringify({ ...v1, data: { v: 'three' } })),
-      grpc.status.ABORTED,
-      new RegExp(
-        `you sent resourceVersion ${v1.metadata.resourceVersion}, it is now ${v2.metadata.resourceVersion}`,
-      ),
-    );
-    assert.deepEqual(parse((await client.get('cm', 'default', 'cfg')).objectJson).data, {
-      v: 'two',
+    after(async () => {
+      client?.close();
+      await c?.stop();
     });
-  });
 
-  it('watches from a revision: exactly the later changes, in order', async () => {
-    const start = Number((await client.list({ kind: 'ConfigMap' })).revision);
-    await client.apply(JSON.stringify(configMap('w1', 'a')));
-    await client.apply(JSON.stringify(configMap('w1', 'b')));
-    await client.delete({ kind: 'ConfigMap', name: 'w1' });
-    const ac = new AbortController();
-    const seen: WatchEvent[] = [];
-    for await (const ev of client.watch(
-      { kind: 'ConfigMap', fromRevision: start, fieldSelector: 'metadata.name=w1' },
-      ac.signal,
-    )) {
-      seen.push(ev);
-      if (seen.length === 3) ac.abort();
-    }
-    assert.deepEqual(
-      seen.map((e) => [e.type, parse(e.objectJson).data]),
-      [
-        [EventType.ADDED, { v: 'a' }],
-        [EventType.MODIFIED, { v: 'b' }],
-        [EventType.DELETED, { v: 'b' }],
-      ],
-    );
-    assert.ok(
-      seen[0].revision > start &&
-        seen[1].revision > seen[0].revision &&
-        seen[2].revision > seen[1].revision,
-    );
-  });
+    it('applies a Deployment through any master and reads it back from every master', async () => {
+      const r = await c.client([2]).apply(JSON.stringify(deployment('web')));
+      assert.equal(r.created, true);
+      const o = parse(r.objectJson);
+      assert.equal(o.metadata.namespace, 'default');
+      assert.equal(o.metadata.resourceVersion, String(r.revision));
+      assert.equal(o.metadata.generation, 1);
+      assert.match(o.metadata.uid!, /^[0-9a-f-]{36}$/);
+      // Defaults were filled in by the server.
+      assert.deepEqual((o.spec as { strategy: unknown }).strategy, {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
+      });
+      for (const id of c.ids()) {
+        const one = c.client([id]);
+        const g = await one.get('deployments', 'default', 'web');
+        one.close();
+        assert.equal(parse(g.objectJson).metadata.uid, o.metadata.uid, `master ${id}`);
+      }
+      // Applying the same manifest again changes nothing.
+      const again = await client.apply(JSON.stringify(deployment('web')));
+      assert.equal(again.unchanged, true);
+      assert.equal(again.revision, r.revision);
+      // A changed spec bumps the generation.
+      const changed = await client.apply(JSON.stringify(deployment('web', 5)));
+      assert.equal(parse(changed.objectJson).metadata.generation, 2);
+    });
 
-  it('deletes dependents with their owner (cascading), and a namespace with its contents', async () => {
-    const owner = parse((await client.apply(JSON.stringify(configMap('owner', 'x')))).objectJson);
-    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid };
-    for (const n of ['dep1', 'dep2'])
-      await client.create(
-        JSON.stringify({ ...configMap(n, 'y'), metadata: { name: n, ownerReferences: [ref] } }),
+    it('lists with label and field selectors', async () => {
+      await client.apply(JSON.stringify(deployment('api')));
+      const byLabel = await client.list({ kind: 'deploy', labelSelector: 'app in (api,nothing)' });
+      assert.deepEqual(
+        byLabel.itemsJson.map((j) => parse(j).metadata.name),
+        ['api'],
       );
-    const d = await client.delete({ kind: 'ConfigMap', name: 'owner' });
-    assert.deepEqual([...d.alsoDeleted].sort(), [
-      'ConfigMap/default/dep1',
-      'ConfigMap/default/dep2',
-    ]);
-    await rejects(
-      client.get('ConfigMap', 'default', 'dep1'),
-      grpc.status.NOT_FOUND,
-      /ConfigMap "dep1" not found in namespace "default"/,
-    );
+      const byField = await client.list({
+        kind: 'Deployment',
+        fieldSelector: 'metadata.name!=api',
+      });
+      assert.deepEqual(
+        byField.itemsJson.map((j) => parse(j).metadata.name),
+        ['web'],
+      );
+      await rejects(
+        client.list({ kind: 'Deployment', labelSelector: 'app in (x' }),
+        grpc.status.INVALID_ARGUMENT,
+        /label selector/,
+      );
+      await rejects(
+        client.list({ kind: 'Deployment', fieldSelector: 'spec.replicas=1' }),
+        grpc.status.INVALID_ARGUMENT,
+        /spec.replicas/,
+      );
+    });
 
-    await client.apply(
-      JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } }),
-    );
-    await client.apply(
-      JSON.stringify({
-        ...configMap('in-team', 'z'),
-        metadata: { name: 'in-team', namespace: 'team' },
-      }),
-    );
-    await client.delete({ kind: 'Namespace', name: 'team' });
-    assert.equal((await client.list({ kind: 'ConfigMap', namespace: 'team' })).itemsJson.length, 0);
-  });
+    it('refuses an update with a stale resourceVersion (ABORTED) and keeps the newer write', async () => {
+      const v1 = parse((await client.apply(JSON.stringify(configMap('cfg', 'one')))).objectJson);
+      const v2 = parse(
+        (await client.update(JSON.stringify({ ...v1, data: { v: 'two' } }))).objectJson,
+      );
+      assert.notEqual(v2.metadata.resourceVersion, v1.metadata.resourceVersion);
+      await rejects(
+        client.update(JSON.stringify({ ...v1, data: { v: 'three' } })),
+        grpc.status.ABORTED,
+        new RegExp(
+          `you sent resourceVersion ${v1.metadata.resourceVersion}, it is now ${v2.metadata.resourceVersion}`,
+        ),
+      );
+      assert.deepEqual(parse((await client.get('cm', 'default', 'cfg')).objectJson).data, {
+        v: 'two',
+      });
+    });
 
-  it('keeps serving through a kill -9 of the leader; the restarted master catches up', async () => {
-    const leader = await c.leader();
-    await c.kill(leader);
-    const acked: string[] = [];
-    for (let i = 0; i < 20; i++) {
-      await client.apply(JSON.stringify(configMap(`after-kill-${i}`, String(i))));
-      acked.push(`after-kill-${i}`);
-    }
-    await c.startMaster(leader);
-    const restarted = c.client([leader]);
-    // A linearizable read on the restarted master sees every acknowledged write.
-    const names = new Set(
-      (await restarted.list({ kind: 'ConfigMap' })).itemsJson.map((j) => parse(j).metadata.name),
-    );
-    restarted.close();
-    for (const n of acked) assert.ok(names.has(n), `${n} missing on restarted master ${leader}`);
-  });
-
-  it('a watch survives a leader change: resumes from its last revision without gaps or duplicates', async () => {
-    const from = Number((await client.list({ kind: 'ConfigMap' })).revision);
-    const leader = await c.leader();
-    // Watch through the leader first, so that killing it breaks the stream.
-    const order = [leader, ...c.ids().filter((i) => i !== leader)];
-    const watcher = c.client(order);
-    const ac = new AbortController();
-    const seen: number[] = [];
-    const names: string[] = [];
-    const done = (async () => {
-      for await (const ev of watcher.watch(
-        { kind: 'ConfigMap', fromRevision: from, labelSelector: '' },
+    it('watches from a revision: exactly the later changes, in order', async () => {
+      const start = Number((await client.list({ kind: 'ConfigMap' })).revision);
+      await client.apply(JSON.stringify(configMap('w1', 'a')));
+      await client.apply(JSON.stringify(configMap('w1', 'b')));
+      await client.delete({ kind: 'ConfigMap', name: 'w1' });
+      const ac = new AbortController();
+      const seen: WatchEvent[] = [];
+      for await (const ev of client.watch(
+        { kind: 'ConfigMap', fromRevision: start, fieldSelector: 'metadata.name=w1' },
         ac.signal,
       )) {
-        if (ev.type === EventType.BOOKMARK) continue;
-        seen.push(Number(ev.revision));
-        names.push(parse(ev.objectJson).metadata.name);
-        if (names.includes('last')) ac.abort();
+        seen.push(ev);
+        if (seen.length === 3) ac.abort();
       }
-    })();
-    const writer = c.client(order.slice(1));
-    const written: number[] = [];
-    for (let i = 0; i < 10; i++)
-      written.push(Number((await writer.apply(JSON.stringify(configMap(`w-${i}`, 'x')))).revision));
-    await c.kill(leader);
-    for (let i = 10; i < 20; i++)
-      written.push(Number((await writer.apply(JSON.stringify(configMap(`w-${i}`, 'x')))).revision));
-    written.push(Number((await writer.apply(JSON.stringify(configMap('last', 'x')))).revision));
-    await done;
-    watcher.close();
-    writer.close();
-    assert.deepEqual(seen, written, 'each write seen once, in order');
-    await c.startMaster(leader);
-  });
+      assert.deepEqual(
+        seen.map((e) => [e.type, parse(e.objectJson).data]),
+        [
+          [EventType.ADDED, { v: 'a' }],
+          [EventType.MODIFIED, { v: 'b' }],
+          [EventType.DELETED, { v: 'b' }],
+        ],
+      );
+      assert.ok(
+        seen[0].revision > start &&
+          seen[1].revision > seen[0].revision &&
+          seen[2].revision > seen[1].revision,
+      );
+    });
 
-  it('reports cluster status: three healthy voters, one leader', async () => {
-    await new Promise((r) => setTimeout(r, 500));
-    const s = await client.status();
-    assert.equal(s.members.length, 3);
-    assert.equal(s.members.filter((m) => m.leader).length, 1);
-    assert.ok(s.fromLeader);
-    assert.ok(
-      s.members.every((m) => m.voter && m.healthy),
-      JSON.stringify(s.members),
-    );
-    assert.ok(Number(s.commitIndex) > 0 && Number(s.term) > 0);
-  });
+    it('deletes dependents with their owner (cascading), and a namespace with its contents', async () => {
+      const owner = parse((await client.apply(JSON.stringify(configMap('owner', 'x')))).objectJson);
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid };
+      for (const n of ['dep1', 'dep2'])
+        await client.create(
+          JSON.stringify({ ...configMap(n, 'y'), metadata: { name: n, ownerReferences: [ref] } }),
+        );
+      const d = await client.delete({ kind: 'ConfigMap', name: 'owner' });
+      assert.deepEqual([...d.alsoDeleted].sort(), [
+        'ConfigMap/default/dep1',
+        'ConfigMap/default/dep2',
+      ]);
+      await rejects(
+        client.get('ConfigMap', 'default', 'dep1'),
+        grpc.status.NOT_FOUND,
+        /ConfigMap "dep1" not found in namespace "default"/,
+      );
 
-  it('stops cleanly on SIGTERM and restarts from its data directory', async () => {
-    const follower = c.ids().find((id) => id !== 0)!;
-    assert.equal(await c.terminate(follower), 0);
-    await c.startMaster(follower);
-    const one = c.client([follower]);
-    const g = await one.get('Deployment', 'default', 'web');
-    one.close();
-    assert.equal(parse(g.objectJson).metadata.name, 'web');
+      await client.apply(
+        JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } }),
+      );
+      await client.apply(
+        JSON.stringify({
+          ...configMap('in-team', 'z'),
+          metadata: { name: 'in-team', namespace: 'team' },
+        }),
+      );
+      await client.delete({ kind: 'Namespace', name: 'team' });
+      assert.equal(
+        (await client.list({ kind: 'ConfigMap', namespace: 'team' })).itemsJson.length,
+        0,
+      );
+    });
+
+    it('keeps serving through a kill -9 of the leader; the restarted master catches up', async () => {
+      const leader = await c.leader();
+      await c.kill(leader);
+      const acked: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        await client.apply(JSON.stringify(configMap(`after-kill-${i}`, String(i))));
+        acked.push(`after-kill-${i}`);
+      }
+      await c.startMaster(leader);
+      const restarted = c.client([leader]);
+      // A linearizable read on the restarted master sees every acknowledged write.
+      const names = new Set(
+        (await restarted.list({ kind: 'ConfigMap' })).itemsJson.map((j) => parse(j).metadata.name),
+      );
+      restarted.close();
+      for (const n of acked) assert.ok(names.has(n), `${n} missing on restarted master ${leader}`);
+    });
+
+    it('a watch survives a leader change: resumes from its last revision without gaps or duplicates', async () => {
+      const from = Number((await client.list({ kind: 'ConfigMap' })).revision);
+      const leader = await c.leader();
+      // Watch through the leader first, so that killing it breaks the stream.
+      const order = [leader, ...c.ids().filter((i) => i !== leader)];
+      const watcher = c.client(order);
+      const ac = new AbortController();
+      const seen: number[] = [];
+      const names: string[] = [];
+      const done = (async () => {
+        for await (const ev of watcher.watch(
+          { kind: 'ConfigMap', fromRevision: from, labelSelector: '' },
+          ac.signal,
+        )) {
+          if (ev.type === EventType.BOOKMARK) continue;
+          seen.push(Number(ev.revision));
+          names.push(parse(ev.objectJson).metadata.name);
+          if (names.includes('last')) ac.abort();
+        }
+      })();
+      const writer = c.client(order.slice(1));
+      const written: number[] = [];
+      for (let i = 0; i < 10; i++)
+        written.push(
+          Number((await writer.apply(JSON.stringify(configMap(`w-${i}`, 'x')))).revision),
+        );
+      await c.kill(leader);
+      for (let i = 10; i < 20; i++)
+        written.push(
+          Number((await writer.apply(JSON.stringify(configMap(`w-${i}`, 'x')))).revision),
+        );
+      written.push(Number((await writer.apply(JSON.stringify(configMap('last', 'x')))).revision));
+      await done;
+      watcher.close();
+      writer.close();
+      assert.deepEqual(seen, written, 'each write seen once, in order');
+      await c.startMaster(leader);
+    });
+
+    it('reports cluster status: three healthy voters, one leader', async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      const s = await client.status();
+      assert.equal(s.members.length, 3);
+      assert.equal(s.members.filter((m) => m.leader).length, 1);
+      assert.ok(s.fromLeader);
+      assert.ok(
+        s.members.every((m) => m.voter && m.healthy),
+        JSON.stringify(s.members),
+      );
+      assert.ok(Number(s.commitIndex) > 0 && Number(s.term) > 0);
+    });
+
+    it('adds a fourth master with --join: it catches up as a learner, then votes', async () => {
+      await c.startMaster(4, c.addresses[1]);
+      const deadline = Date.now() + 20_000;
+      let s = await client.status();
+      while (!s.members.some((m) => Number(m.id) === 4 && m.voter) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        s = await client.status();
+      }
+      const m4 = s.members.find((m) => Number(m.id) === 4);
+      assert.ok(m4?.voter, JSON.stringify(s.members));
+      assert.equal(m4.address, c.addresses[4]);
+      // It holds the data written before it joined.
+      const four = c.client([4]);
+      const g = await four.get('Deployment', 'default', 'web', true);
+      four.close();
+      assert.equal(parse(g.objectJson).metadata.name, 'web');
+    });
+
+    it('stops cleanly on SIGTERM and restarts from its data directory', async () => {
+      const follower = c.ids().find((id) => id !== 0)!;
+      assert.equal(await c.terminate(follower), 0);
+      await c.startMaster(follower);
+      const one = c.client([follower]);
+      const g = await one.get('Deployment', 'default', 'web');
+      one.close();
+      assert.equal(parse(g.objectJson).metadata.name, 'web');
+    });
   });
-});

@@ -20,6 +20,7 @@ export const masterConfigSchema = z.object({
   logLevel: z.string().default('info'),
   tickMs: num().pipe(z.number().int().min(1)).default(50),
   electionTicks: num().pipe(z.number().int().min(2)).default(10),
+  admission: z.enum(['leader', 'local']).default('leader'),
   snapshotEntries: num().pipe(z.number().int().min(100)).default(10_000),
 });
 
@@ -56,6 +57,10 @@ export function masterCommand(): Command {
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--tick-ms <ms>', 'Raft tick (heartbeat every tick, election after 10 ticks)')
     .option('--election-ticks <n>', 'ticks without a leader before an election')
+    .option(
+      '--admission <where>',
+      'leader: followers forward writes to the leader; local: admit here, Raft forwards the proposal',
+    )
     .option('--snapshot-entries <n>', 'snapshot the state every this many entries')
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
@@ -81,6 +86,7 @@ export function masterCommand(): Command {
         bootstrap: !cfg.join,
         join: cfg.join,
         logger: log,
+        admission: cfg.admission,
         raft: {
           tickMs: cfg.tickMs,
           electionTicks: cfg.electionTicks,

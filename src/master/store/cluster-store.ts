@@ -65,7 +65,7 @@ export class ClusterStore implements StateMachine {
     return result;
   }
 
-  /** Applies one decoded command at `index` (exposed for tests and the simulator). */
+  /** Applies one decoded command at `index`; it takes ownership of the objects in `cmd`. */
   applyCommand(cmd: Command, index: number): CommandResult {
     const undo: Undo[] = [];
     const changes: Change[] = [];
@@ -144,7 +144,8 @@ export class ClusterStore implements StateMachine {
   }
 
   private create(obj: ApiObject, index: number, undo: Undo[], changes: Change[]): CommandResult {
-    const o = structuredClone(obj);
+    // Commands come fresh from decoding the log entry: they are ours to fill in.
+    const o = obj;
     const key = keyOf(o);
     const what = describe(o);
     if (this.objects.get(key)) throw new StoreError('ALREADY_EXISTS', `${what} already exists`);
@@ -193,8 +194,9 @@ export class ClusterStore implements StateMachine {
     if (cmd.subresource === 'status') {
       o = { ...structuredClone(old), status: structuredClone(cmd.object.status) };
     } else {
-      o = structuredClone(cmd.object);
-      if (old.status !== undefined) o.status = structuredClone(old.status);
+      o = cmd.object;
+      // Stored objects are never mutated, so the new one may share the old status.
+      if (old.status !== undefined) o.status = old.status;
       else delete o.status;
       // The system owns these fields; a client cannot rewrite them.
       o.metadata.uid = old.metadata.uid;
