@@ -18,6 +18,7 @@ const clients = numFlag('clients', 64);
 const getSeconds = numFlag('get-seconds', 5);
 /** leader (followers forward writes to the leader's API) or local (admit where received). */
 const admission = strFlag('admission', 'leader');
+const snapshotEntries = numFlag('snapshot-entries', 10_000);
 
 function pod(i: number): string {
   const app = `app-${i % 100}`;
@@ -56,7 +57,14 @@ function rssMB(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const c = await MasterCluster.start(3, ['--log-level', 'warn', '--admission', admission]);
+  const c = await MasterCluster.start(3, [
+    '--log-level',
+    'warn',
+    '--admission',
+    admission,
+    '--snapshot-entries',
+    String(snapshotEntries),
+  ]);
   try {
     const leader = await c.leader();
     const followers = c.ids().filter((id) => id !== leader);
@@ -149,6 +157,7 @@ async function main(): Promise<void> {
         watchLagP50ms: round(percentile(lags, 50)),
         clients,
         admission,
+        snapshotEntries,
       }) + '\n',
     );
   } finally {

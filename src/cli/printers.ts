@@ -62,9 +62,42 @@ export function resourceName(o: { kind: string; metadata: { name: string } }): s
 }
 
 type Obj = ApiObject & Record<string, unknown>;
-/** A loose view of an object's nested fields for printing (printing never fails on odd data). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Loose = any;
+
+interface Named {
+  name: string;
+  image?: string;
+}
+/** The fields the tables read, across kinds; every one optional (printing never fails on odd data). */
+interface Printable {
+  spec?: {
+    replicas?: number;
+    nodeName?: string;
+    containers?: Named[];
+    template?: { spec?: { containers?: Named[] } };
+    selector?: Selector;
+    type?: string;
+    clusterIP?: string;
+    ports?: { port: number; nodePort?: number; protocol?: string }[];
+    completions?: number;
+    unschedulable?: boolean;
+  };
+  status?: {
+    phase?: string;
+    reason?: string;
+    podIP?: string;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+    readyReplicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+    replicas?: number;
+    succeeded?: number;
+    conditions?: { type: string; status: string }[];
+    nodeInfo?: { kubeletVersion?: string };
+  };
+  subsets?: { addresses?: { ip: string }[]; ports?: { port?: number }[] }[];
+}
+type Selector = { matchLabels?: Record<string, string> } | Record<string, string>;
 
 interface ContainerStatus {
   ready?: boolean;
@@ -75,7 +108,7 @@ interface ContainerStatus {
 /** A pod's STATUS column, computed like kubectl's. */
 export function podStatus(pod: Obj): string {
   if (pod.metadata.deletionTimestamp) return 'Terminating';
-  const st = (pod.status ?? {}) as Loose;
+  const st = (pod as Printable).status ?? {};
   let reason: string = st.reason ?? st.phase ?? 'Pending';
   for (const cs of (st.initContainerStatuses ?? []) as ContainerStatus[]) {
     if (cs.state?.terminated && cs.state.terminated.exitCode === 0) continue;
@@ -134,8 +167,8 @@ function columns(kind: string, wide: boolean): string[] {
   }
 }
 
-function selectorText(sel: Loose): string {
-  const m = sel?.matchLabels ?? sel ?? {};
+function selectorText(sel: Selector | undefined): string {
+  const m = (sel && 'matchLabels' in sel ? sel.matchLabels : sel) ?? {};
   const s = Object.entries(m as Record<string, string>)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
@@ -144,8 +177,8 @@ function selectorText(sel: Loose): string {
 
 function row(o: Obj, wide: boolean, now: Date): string[] {
   const age = formatAge(o.metadata.creationTimestamp, now);
-  const spec = (o.spec ?? {}) as Loose;
-  const st = (o.status ?? {}) as Loose;
+  const spec = (o as Printable).spec ?? {};
+  const st = (o as Printable).status ?? {};
   const name = o.metadata.name;
   switch (o.kind) {
     case 'Pod': {
@@ -203,7 +236,7 @@ function row(o: Obj, wide: boolean, now: Date): string[] {
     }
     case 'Endpoints': {
       const eps: string[] = [];
-      for (const s of (o.subsets ?? []) as Loose[])
+      for (const s of (o as Printable).subsets ?? [])
         for (const a of s.addresses ?? [])
           for (const p of s.ports ?? [{}]) eps.push(p.port ? `${a.ip}:${p.port}` : a.ip);
       const shown =
