@@ -150,7 +150,12 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     port,
     async stop() {
       await node.stop();
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // Unary calls in flight get a moment to finish; watch streams and the
+      // other masters' peer streams never end by themselves, so then cut them.
+      await Promise.race([
+        new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+        new Promise<void>((resolve) => setTimeout(resolve, 500).unref()),
+      ]);
       server.forceShutdown();
       for (const c of clients.values()) c.close();
       await transport.close();
