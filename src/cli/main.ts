@@ -59,7 +59,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof ReportedError) return 1;
     if (err instanceof ClientError) {
-      process.stderr.write(`Error from server: ${err.message}\n`);
+      // Unreachable masters are not an answer "from the server".
+      const unreachable = err.message.startsWith('no master answered');
+      process.stderr.write(`${unreachable ? 'error' : 'Error from server'}: ${err.message}\n`);
       return 1;
     }
     if (err instanceof ConfigError || err instanceof ManifestError) {

@@ -42,6 +42,16 @@ function retriable(code: grpc.status): boolean {
   return code === grpc.status.UNAVAILABLE;
 }
 
+/** A failure to reach the master at all (as opposed to an answer from it). */
+function unreachable(e: grpc.ServiceError): boolean {
+  return (
+    e.code === grpc.status.UNAVAILABLE &&
+    /No connection established|ECONNREFUSED|connect|Connection dropped|LB pick/i.test(
+      e.details ?? '',
+    )
+  );
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -79,6 +89,8 @@ export class BatonClient {
   private async call<Req, Res>(method: keyof ClusterClient & string, req: Req): Promise<Res> {
     const deadline = Date.now() + this.timeoutMs;
     const tried = new Map<string, string>();
+    let anyAnswered = false;
+    const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       const i = this.current;
       const client = this.clients[i] as unknown as Record<string, Unary<Req, Res>>;
@@ -94,7 +106,13 @@ export class BatonClient {
         );
       } catch (err) {
         const e = err as grpc.ServiceError;
-        if (!retriable(e.code) || Date.now() >= deadline) {
+        if (!unreachable(e)) anyAnswered = true;
+        // Nobody is listening at any address (three rounds, two seconds): say so now
+        // rather than at the deadline. A master that answers "no leader yet"
+        // keeps us trying: an election is under way.
+        const hopeless =
+          !anyAnswered && attempt + 1 >= 3 * this.clients.length && Date.now() - started > 2000;
+        if (!retriable(e.code) || Date.now() >= deadline || hopeless) {
           if (retriable(e.code) || e.code === grpc.status.DEADLINE_EXCEEDED) {
             // Keep the first reason a master gave: "connection refused" says more than a deadline.
             if (!tried.has(this.servers[i])) tried.set(this.servers[i], e.details || e.message);

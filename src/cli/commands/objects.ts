@@ -37,7 +37,10 @@ function globals(cmd: Command): GlobalFlags {
 }
 
 function errorLine(e: unknown): string {
-  if (e instanceof ClientError) return `Error from server: ${e.message}`;
+  if (e instanceof ClientError)
+    return e.message.startsWith('no master answered')
+      ? `error: ${e.message}`
+      : `Error from server: ${e.message}`;
   return `error: ${(e as Error).message}`;
 }
 
