@@ -183,6 +183,7 @@ export class BatonClient {
   async *watch(req: Partial<WatchRequest>, signal?: AbortSignal): AsyncGenerator<WatchEvent> {
     let from = Number(req.fromRevision ?? 0);
     let failures = 0;
+    let internals = 0;
     while (!signal?.aborted) {
       const i = this.current;
       const stream = this.clients[i].watch({
@@ -203,6 +204,7 @@ export class BatonClient {
       try {
         for await (const ev of stream as AsyncIterable<WatchEvent>) {
           failures = 0;
+          internals = 0;
           if (initial && ev.type === EventType.BOOKMARK) initial = false;
           if (!initial) from = Math.max(from, ev.revision);
           yield ev;
@@ -210,12 +212,14 @@ export class BatonClient {
       } catch (err) {
         const e = err as grpc.ServiceError;
         if (signal?.aborted || e.code === grpc.status.CANCELLED) return;
-        if (
-          e.code !== grpc.status.UNAVAILABLE &&
-          e.code !== grpc.status.RESOURCE_EXHAUSTED &&
-          e.code !== grpc.status.INTERNAL
-        )
-          throw new ClientError(e.code, e.details || e.message);
+        // A master killed mid-stream can surface as INTERNAL (a reset
+        // stream): resume elsewhere, but not forever.
+        internals = e.code === grpc.status.INTERNAL ? internals + 1 : 0;
+        const resumable =
+          e.code === grpc.status.UNAVAILABLE ||
+          e.code === grpc.status.RESOURCE_EXHAUSTED ||
+          (e.code === grpc.status.INTERNAL && internals < 3);
+        if (!resumable) throw new ClientError(e.code, e.details || e.message);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }

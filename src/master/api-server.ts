@@ -453,7 +453,8 @@ function watch(
   const { store, node } = deps;
   const fail = (err: unknown) => {
     const e = toApiError(err, node);
-    call.destroy(Object.assign(new Error(e.message), { code: e.code, details: e.message }));
+    // grpc-js ends a server stream with this status (destroy() would not send it).
+    call.emit('error', { code: e.code, details: e.message });
   };
   let q: Query;
   try {
