@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
-import { freePort } from '../../test/support/raft-kv/processes';
+import { freePort, stopProcess } from '../../test/support/raft-kv/processes';
 
 /** Whether an `etcd` binary is installed (Debian: etcd-server). */
 export function etcdAvailable(): string | undefined {
@@ -105,14 +105,10 @@ export class EtcdCluster {
     return { id: 0, term: 0 };
   }
 
-  kill(id: number): Promise<void> {
+  async kill(id: number): Promise<void> {
     const p = this.procs.get(id);
     this.procs.delete(id);
-    if (!p || p.exitCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    await stopProcess(p);
   }
 
   async stop(): Promise<void> {

@@ -48,6 +48,11 @@ export function validateJson(json: string): { object: ApiObject; warnings: strin
   return { object, warnings: r.warnings };
 }
 
+/** An RFC 3339 timestamp at second precision, as Kubernetes writes them. */
+export function timestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** Admission for a new object: names, system fields, LimitRange defaults and limits, quota. */
 export function admitCreate(store: ClusterStore, o: ApiObject, env: AdmissionEnv): ApiObject {
   // `o` is this call's own copy (fresh from validation): filled in place.
@@ -61,10 +66,7 @@ export function admitCreate(store: ClusterStore, o: ApiObject, env: AdmissionEnv
     m.name = m.generateName + env.suffix();
   }
   m.uid = env.uid();
-  m.creationTimestamp = env
-    .now()
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z');
+  m.creationTimestamp = timestamp(env.now());
   delete m.resourceVersion;
   delete m.generation;
   delete m.deletionTimestamp;

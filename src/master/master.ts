@@ -8,7 +8,7 @@ import { ClusterClient, ClusterService, ClusterStatusResponse } from '../gen/api
 import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../raft/grpc-transport';
 import { LevelDbStore } from '../raft/leveldb-store';
 import { RaftNode, RaftNodeOptions } from '../raft/raft-node';
-import { AdmissionEnv } from './admission';
+import { AdmissionEnv, timestamp } from './admission';
 import { clusterService } from './api-server';
 import { ClusterStore } from './store/cluster-store';
 import { encodeCommand } from './store/commands';
@@ -125,7 +125,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         metadata: {
           name: 'default',
           uid: realAdmissionEnv.uid(),
-          creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          creationTimestamp: timestamp(new Date()),
         },
         spec: { finalizers: ['kubernetes'] },
         status: { phase: 'Active' },

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatonClient } from '../../src/client/cluster-client';
-import { freePort } from './raft-kv/processes';
+import { freePort, stopProcess } from './raft-kv/processes';
 
 /** The `baton` executable of this checkout (bin/baton.js runs dist/). */
 export const BATON_BIN = join(__dirname, '..', '..', '..', 'bin', 'baton.js');
@@ -77,25 +77,17 @@ export class MasterCluster {
   }
 
   /** kill -9. */
-  kill(id: number): Promise<void> {
+  async kill(id: number): Promise<void> {
     const p = this.procs.get(id);
     this.procs.delete(id);
-    if (!p || p.exitCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    await stopProcess(p);
   }
 
   /** SIGTERM, and wait for a clean exit. */
   terminate(id: number): Promise<number | null> {
     const p = this.procs.get(id);
     this.procs.delete(id);
-    if (!p || p.exitCode !== null) return Promise.resolve(p?.exitCode ?? null);
-    return new Promise((resolve) => {
-      p.once('exit', (code) => resolve(code));
-      p.kill('SIGTERM');
-    });
+    return stopProcess(p, 'SIGTERM');
   }
 
   client(ids = this.ids(), timeoutMs = 15_000): BatonClient {

@@ -136,6 +136,17 @@ export class ClusterStore implements StateMachine {
     }
   }
 
+  /** Every owner an object names must exist: a dependent never outlives, or precedes, its owner. */
+  private checkOwners(o: ApiObject): void {
+    for (const [i, ref] of (o.metadata.ownerReferences ?? []).entries()) {
+      if (!this.objects.getByUid(ref.uid))
+        throw new StoreError(
+          'NOT_FOUND',
+          `metadata.ownerReferences[${i}]: owner ${ref.kind} "${ref.name}" (uid ${ref.uid}) does not exist`,
+        );
+    }
+  }
+
   private write(o: ApiObject, index: number, undo: Undo[]): StoredObject {
     o.metadata.resourceVersion = String(index);
     const s: StoredObject = { key: keyOf(o), object: o, json: JSON.stringify(o), revision: index };
@@ -155,13 +166,7 @@ export class ClusterStore implements StateMachine {
         'NOT_FOUND',
         `namespace "${ns}" not found (create it first, or pick another)`,
       );
-    for (const [i, ref] of (o.metadata.ownerReferences ?? []).entries()) {
-      if (!this.objects.getByUid(ref.uid))
-        throw new StoreError(
-          'NOT_FOUND',
-          `metadata.ownerReferences[${i}]: owner ${ref.kind} "${ref.name}" (uid ${ref.uid}) does not exist`,
-        );
-    }
+    this.checkOwners(o);
     const quota = quotaViolation(this.objects, o);
     if (quota) throw new StoreError('QUOTA', `${what} is forbidden: ${quota}`);
     if (o.spec !== undefined) o.metadata.generation = 1;
@@ -208,13 +213,7 @@ export class ClusterStore implements StateMachine {
       )
         o.metadata.generation++;
     }
-    for (const [i, ref] of (o.metadata.ownerReferences ?? []).entries()) {
-      if (!this.objects.getByUid(ref.uid))
-        throw new StoreError(
-          'NOT_FOUND',
-          `metadata.ownerReferences[${i}]: owner ${ref.kind} "${ref.name}" does not exist`,
-        );
-    }
+    this.checkOwners(o);
     const s = this.write(o, index, undo);
     changes.push({ type: 'MODIFIED', revision: index, object: s.object, json: s.json });
     return { ok: true, object: s.object, alsoDeleted: [] };

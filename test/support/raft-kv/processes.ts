@@ -18,6 +18,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Sends `signal` to a child process and resolves with its exit code once it has exited. */
+export function stopProcess(
+  p: ChildProcess | undefined,
+  signal: NodeJS.Signals = 'SIGKILL',
+): Promise<number | null> {
+  if (!p || p.exitCode !== null || p.signalCode !== null)
+    return Promise.resolve(p?.exitCode ?? null);
+  return new Promise((resolve) => {
+    p.once('exit', (code) => resolve(code));
+    p.kill(signal);
+  });
+}
+
 export interface KvClusterOptions {
   size?: number;
   /** Extra flags for every server (e.g. ["--election-ticks", "6"]). */
@@ -103,14 +116,10 @@ export class KvCluster {
   }
 
   /** kill -9: no chance to flush anything. */
-  kill(id: number): Promise<void> {
+  async kill(id: number): Promise<void> {
     const p = this.procs.get(id);
     this.procs.delete(id);
-    if (!p || p.exitCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    await stopProcess(p);
   }
 
   async restart(id: number): Promise<void> {
