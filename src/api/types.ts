@@ -106,6 +106,13 @@ export const KINDS: readonly KindInfo[] = [
     shortNames: ['rs'],
   },
   { kind: 'Job', apiVersion: 'batch/v1', namespaced: true, plural: 'jobs', shortNames: [] },
+  {
+    kind: 'CronJob',
+    apiVersion: 'batch/v1',
+    namespaced: true,
+    plural: 'cronjobs',
+    shortNames: ['cj'],
+  },
 ];
 
 const byName = new Map<string, KindInfo>();

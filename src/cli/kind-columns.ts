@@ -4,6 +4,7 @@
  */
 import type {
   ConfigMap,
+  CronJob,
   Deployment,
   Endpoints,
   Event,
@@ -268,6 +269,27 @@ export const PRINTERS: Record<string, KindPrinter> = {
         ...(wide
           ? [...containerCells(j.spec?.template?.spec), selectorCell(j.spec?.selector)]
           : []),
+      ];
+    },
+  },
+  CronJob: {
+    headers: ['NAME', 'SCHEDULE', 'TIMEZONE', 'SUSPEND', 'ACTIVE', 'LAST SCHEDULE', 'AGE'],
+    wideHeaders: ['CONTAINERS', 'IMAGES', 'SELECTOR'],
+    cells(o, now, wide) {
+      const cj = o as Loose<CronJob>;
+      const spec = cj.spec ?? {};
+      const last = cj.status?.lastScheduleTime;
+      const job = spec.jobTemplate?.spec;
+      return [
+        o.metadata.name,
+        spec.schedule ?? '',
+        spec.timeZone ?? '<none>',
+        // printBoolPtr
+        spec.suspend === undefined ? '<unset>' : spec.suspend ? 'True' : 'False',
+        String(cj.status?.active?.length ?? 0),
+        last ? formatAge(last, now) : '<none>',
+        formatAge(o.metadata.creationTimestamp, now),
+        ...(wide ? [...containerCells(job?.template?.spec), selectorCell(job?.selector)] : []),
       ];
     },
   },

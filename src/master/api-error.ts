@@ -19,6 +19,7 @@ const STORE_CODES: Record<ErrorCode, status> = {
   FORBIDDEN: status.FAILED_PRECONDITION,
   QUOTA: status.FAILED_PRECONDITION,
   INVALID: status.INVALID_ARGUMENT,
+  FENCED: status.UNAVAILABLE,
 };
 
 export function storeError(code: ErrorCode, message: string): ApiError {

@@ -5,11 +5,16 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../common/log';
 import { ClusterClient, ClusterService, ClusterStatusResponse } from '../gen/api';
+import { DispatcherService } from '../gen/node';
 import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../raft/grpc-transport';
 import { LevelDbStore } from '../raft/leveldb-store';
 import { RaftNode, RaftNodeOptions } from '../raft/raft-node';
 import { AdmissionEnv, timestamp } from './admission';
 import { clusterService } from './api-server';
+import { leaderLoops } from './controllers';
+import { LoopSettings } from './controllers/runtime/controller';
+import { Dispatcher } from './dispatcher';
+import { LeaderLoops } from './leader';
 import { ClusterStore } from './store/cluster-store';
 import { encodeCommand } from './store/commands';
 
@@ -31,11 +36,18 @@ export interface MasterOptions {
   watchHistory?: number;
   /** See ApiServerDeps.admission. */
   admission?: 'leader' | 'local';
+  /** Node grace period, pod eviction delay, resync interval of the leader's loops. */
+  loops?: Partial<LoopSettings>;
+  /** Nodes heartbeat this often. */
+  heartbeatPeriodMs?: number;
+  /** Run no scheduler or controllers (a master for API tests only). */
+  noLeaderLoops?: boolean;
 }
 
 export interface Master {
   node: RaftNode;
   store: ClusterStore;
+  loops?: LeaderLoops;
   port: number;
   stop(): Promise<void>;
 }
@@ -108,6 +120,20 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       admission: opts.admission,
     }),
   );
+  const dispatcher = new Dispatcher({ node, log, heartbeatPeriodMs: opts.heartbeatPeriodMs });
+  server.addService(DispatcherService, dispatcher.service());
+  const loops = opts.noLeaderLoops
+    ? undefined
+    : new LeaderLoops({
+        node,
+        store,
+        env: realAdmissionEnv,
+        log,
+        heartbeats: () => dispatcher.heartbeatsFor(),
+        loops: (ctx) => leaderLoops(ctx, dispatcher),
+        settings: opts.loops,
+      });
+
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
@@ -147,8 +173,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   return {
     node,
     store,
+    loops,
     port,
     async stop() {
+      await loops?.stop();
       await node.stop();
       // Unary calls in flight get a moment to finish; watch streams and the
       // other masters' peer streams never end by themselves, so then cut them.

@@ -31,7 +31,8 @@ import {
  * same entries and must reach the same state.
  */
 export interface StateMachine {
-  apply(data: Uint8Array, index: number): unknown;
+  /** `term` is the entry's term: the term of the leader that appended it. */
+  apply(data: Uint8Array, index: number, term: number): unknown;
   /** The state as of the last applied entry. */
   snapshot(): Uint8Array | Promise<Uint8Array>;
   restore(data: Uint8Array): void | Promise<void>;
@@ -554,7 +555,7 @@ export class RaftNode implements TransportHandler {
     let result: unknown;
     let failure: Error | undefined;
     try {
-      result = this.opts.stateMachine.apply(payload, e.index);
+      result = this.opts.stateMachine.apply(payload, e.index, e.term);
     } catch (err) {
       failure = err as Error;
     }

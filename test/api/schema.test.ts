@@ -1006,7 +1006,7 @@ spec:
       name: 'unknown kind',
       manifest: { apiVersion: 'v1', kind: 'Ingress', metadata: { name: 'i' } },
       errors: [
-        'kind: unknown kind "Ingress"; known kinds: Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, LimitRange, ResourceQuota, Event, Deployment, ReplicaSet, Job',
+        'kind: unknown kind "Ingress"; known kinds: Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, LimitRange, ResourceQuota, Event, Deployment, ReplicaSet, Job, CronJob',
       ],
     },
     {
@@ -1096,9 +1096,9 @@ spec:
     j.spec.ttlSecondsAfterFinished = 100;
     j.spec.completionMode = 'Indexed';
     j.spec.completions = 3;
+    j.spec.backoffLimitPerIndex = 1;
     assert.deepEqual(accept(j).warnings, [
-      'spec.ttlSecondsAfterFinished: accepted but not implemented by Baton, finished Jobs are kept',
-      'spec.completionMode: "Indexed" accepted but not implemented by Baton, runs as NonIndexed',
+      'spec.backoffLimitPerIndex: accepted but not implemented by Baton, ignored',
     ]);
   });
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ApiObject, KINDS, kindInfo } from '../types';
 import { eventSchema, namespaceSchema, nodeSchema } from './cluster';
 import { configMapSchema, secretSchema } from './config';
+import { cronJobSchema } from './cron-job';
 import { jsonType } from './fields';
 import { errorMap, formatIssues, toValidationIssues, ValidationIssue } from './issues';
 import { podSchema } from './pod';
@@ -19,6 +20,7 @@ export type { ValidationIssue } from './issues';
 export { formatIssues };
 export type { Container, Pod, PodSpec, PodStatus, PodTemplateSpec } from './pod';
 export type { Deployment, DeploymentSpec, Job, JobSpec, ReplicaSet } from './workloads';
+export type { CronJob, CronJobSpec } from './cron-job';
 export type { Endpoints, Service, ServicePort, ServiceSpec } from './service';
 export type { ConfigMap, Secret } from './config';
 export type { LimitRange, LimitRangeItem, ResourceQuota } from './policy';
@@ -43,6 +45,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   Deployment: deploymentSchema,
   ReplicaSet: replicaSetSchema,
   Job: jobSchema,
+  CronJob: cronJobSchema,
 };
 
 type Json = Record<string, unknown>;

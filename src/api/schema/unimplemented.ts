@@ -68,23 +68,27 @@ const POD_SPEC: Rule[] = [
   { path: 'volumes[*].downwardAPI', effect: 'the volume is not mounted' },
 ];
 
+/** Job spec fields Baton accepts without acting on them, under `prefix` (a Job's or a CronJob's). */
+function jobRules(prefix: string): Rule[] {
+  return [
+    'podFailurePolicy',
+    'backoffLimitPerIndex',
+    'maxFailedIndexes',
+    'successPolicy',
+    'podReplacementPolicy',
+    'managedBy',
+  ].map((f) => ({ path: prefix + f }));
+}
+
 /** Per kind: rules from the object's root, and where its pod spec is. */
 const KIND_RULES: Record<string, { rules: Rule[]; podSpec?: string }> = {
   Pod: { rules: [], podSpec: 'spec' },
   Deployment: { rules: [], podSpec: 'spec.template.spec' },
   ReplicaSet: { rules: [], podSpec: 'spec.template.spec' },
-  Job: {
-    podSpec: 'spec.template.spec',
-    rules: [
-      { path: 'spec.ttlSecondsAfterFinished', effect: 'finished Jobs are kept' },
-      { path: 'spec.completionMode', when: is('Indexed'), effect: 'runs as NonIndexed' },
-      { path: 'spec.podFailurePolicy' },
-      { path: 'spec.backoffLimitPerIndex' },
-      { path: 'spec.maxFailedIndexes' },
-      { path: 'spec.successPolicy' },
-      { path: 'spec.podReplacementPolicy' },
-      { path: 'spec.managedBy' },
-    ],
+  Job: { podSpec: 'spec.template.spec', rules: jobRules('spec.') },
+  CronJob: {
+    podSpec: 'spec.jobTemplate.spec.template.spec',
+    rules: jobRules('spec.jobTemplate.spec.'),
   },
   Service: {
     rules: [

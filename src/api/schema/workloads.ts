@@ -196,7 +196,8 @@ const podFailurePolicyRule = () =>
       .optional(),
   });
 
-const jobSpec = () =>
+/** A Job's spec, defaulted as Kubernetes defaults it (also a CronJob's `jobTemplate.spec`). */
+export const jobSpec = () =>
   z
     .strictObject({
       parallelism: nonNegInt().optional(),

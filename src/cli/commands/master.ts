@@ -22,6 +22,9 @@ export const masterConfigSchema = z.object({
   electionTicks: num().pipe(z.number().int().min(2)).default(10),
   admission: z.enum(['leader', 'local']).default('leader'),
   snapshotEntries: num().pipe(z.number().int().min(100)).default(10_000),
+  nodeGracePeriodMs: num().pipe(z.number().int().min(100)).default(10_000),
+  podEvictionDelayMs: num().pipe(z.number().int().min(0)).default(5_000),
+  heartbeatPeriodMs: num().pipe(z.number().int().min(50)).default(1_000),
 });
 
 /** "1=10.0.0.1:7000,2=10.0.0.2:7000" → { 1: ..., 2: ... }, with the offending part named on error. */
@@ -62,6 +65,15 @@ export function masterCommand(): Command {
       'leader: followers forward writes to the leader; local: admit here, Raft forwards the proposal',
     )
     .option('--snapshot-entries <n>', 'snapshot the state every this many entries')
+    .option(
+      '--node-grace-period-ms <ms>',
+      'a node silent this long becomes NotReady (default 10000)',
+    )
+    .option(
+      '--pod-eviction-delay-ms <ms>',
+      'pods on a NotReady node are replaced elsewhere after this long (default 5000)',
+    )
+    .option('--heartbeat-period-ms <ms>', 'nodes send a heartbeat this often (default 1000)')
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
       const peers = parsePeerList(cfg.peers);
@@ -87,6 +99,11 @@ export function masterCommand(): Command {
         join: cfg.join,
         logger: log,
         admission: cfg.admission,
+        heartbeatPeriodMs: cfg.heartbeatPeriodMs,
+        loops: {
+          nodeGracePeriodMs: cfg.nodeGracePeriodMs,
+          podEvictionDelayMs: cfg.podEvictionDelayMs,
+        },
         raft: {
           tickMs: cfg.tickMs,
           electionTicks: cfg.electionTicks,

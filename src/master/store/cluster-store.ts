@@ -58,15 +58,29 @@ export class ClusterStore implements StateMachine {
 
   // ---- the state machine --------------------------------------------------
 
-  apply(data: Uint8Array, index: number): CommandResult {
-    const result = this.applyCommand(decodeCommand(data), index);
+  apply(data: Uint8Array, index: number, term = 0): CommandResult {
+    const result = this.applyCommand(decodeCommand(data), index, term);
     this.rev = index;
     for (const fn of this.appliedListeners) fn(index);
     return result;
   }
 
   /** Applies one decoded command at `index`; it takes ownership of the objects in `cmd`. */
-  applyCommand(cmd: Command, index: number): CommandResult {
+  applyCommand(cmd: Command, index: number, term = 0): CommandResult {
+    if (cmd.op === 'fenced') {
+      if (cmd.term !== term)
+        return {
+          ok: false,
+          code: 'FENCED',
+          message: `written by the leader of term ${cmd.term}, but appended in term ${term}: that leader was deposed`,
+        };
+      return this.applyCommand(cmd.command, index, term);
+    }
+    if (cmd.op === 'each') {
+      // One undo scope per command: each stands or falls alone.
+      const results = cmd.commands.map((c) => this.applyCommand(c, index, term));
+      return { ok: true, alsoDeleted: [], results };
+    }
     const undo: Undo[] = [];
     const changes: Change[] = [];
     try {
@@ -119,6 +133,8 @@ export class ClusterStore implements StateMachine {
         return this.update(cmd, index, undo, changes);
       case 'delete':
         return this.remove(cmd, index, undo, changes);
+      case 'bind':
+        return this.bind(cmd, index, undo, changes);
       case 'batch': {
         const results = cmd.commands.map((c) => {
           const r = this.exec(c, index, undo, changes);
@@ -132,7 +148,8 @@ export class ClusterStore implements StateMachine {
         };
       }
       default:
-        throw new StoreError('INVALID', `unknown command ${(cmd as { op: string }).op}`);
+        // 'fenced' and 'each' are only valid at the top of an entry.
+        throw new StoreError('INVALID', `unexpected command ${(cmd as { op: string }).op}`);
     }
   }
 
@@ -214,6 +231,26 @@ export class ClusterStore implements StateMachine {
         o.metadata.generation++;
     }
     this.checkOwners(o);
+    const s = this.write(o, index, undo);
+    changes.push({ type: 'MODIFIED', revision: index, object: s.object, json: s.json });
+    return { ok: true, object: s.object, alsoDeleted: [] };
+  }
+
+  private bind(
+    cmd: Extract<Command, { op: 'bind' }>,
+    index: number,
+    undo: Undo[],
+    changes: Change[],
+  ): CommandResult {
+    const cur = this.get('Pod', cmd.namespace, cmd.name);
+    const what = `Pod "${cmd.name}" in namespace "${cmd.namespace}"`;
+    if (!cur || cur.object.metadata.uid !== cmd.uid)
+      throw new StoreError('NOT_FOUND', `${what} not found`);
+    const spec = cur.object.spec as { nodeName?: string };
+    if (spec.nodeName)
+      throw new StoreError('CONFLICT', `${what} is already assigned to node "${spec.nodeName}"`);
+    const o: ApiObject = { ...cur.object, spec: { ...spec, nodeName: cmd.node } };
+    o.metadata = { ...o.metadata };
     const s = this.write(o, index, undo);
     changes.push({ type: 'MODIFIED', revision: index, object: s.object, json: s.json });
     return { ok: true, object: s.object, alsoDeleted: [] };

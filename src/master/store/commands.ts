@@ -27,10 +27,19 @@ export type Command =
       propagation: 'Background' | 'Foreground' | 'Orphan';
     }
   /** All or nothing, at one revision. */
-  | { op: 'batch'; commands: Command[] };
+  | { op: 'batch'; commands: Command[] }
+  /** Independent commands in one entry: each succeeds or fails alone (results in order). */
+  | { op: 'each'; commands: Command[] }
+  /** Assigns an unbound pod to a node (the scheduler's binding). */
+  | { op: 'bind'; namespace: string; name: string; uid: string; node: string }
+  /**
+   * A write by the leader's controllers: applied only when the entry was
+   * appended in `term`, so a deposed leader's late writes never land.
+   */
+  | { op: 'fenced'; term: number; command: Command };
 
 export type ErrorCode =
-  'NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT' | 'FORBIDDEN' | 'QUOTA' | 'INVALID';
+  'NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT' | 'FORBIDDEN' | 'QUOTA' | 'INVALID' | 'FENCED';
 
 export type CommandResult =
   | { ok: true; object?: ApiObject; alsoDeleted: string[]; results?: CommandResult[] }
