@@ -122,9 +122,9 @@ async function main(): Promise<void> {
             created.set(name, s);
             try {
               await w.create(pod(name, `${prefix}-${i % 50}`, spread));
-            } catch {
+            } catch (err) {
               created.delete(name);
-              errors++;
+              if (errors++ < 3) process.stderr.write(`create ${name}: ${(err as Error).message}\n`);
             }
           }
         }),
@@ -167,6 +167,8 @@ async function main(): Promise<void> {
     );
   } finally {
     await nodes.stop();
+    // SIGTERM first, so masters run with --cpu-prof write their profiles.
+    await Promise.all(c.ids().map((id) => c.terminate(id)));
     await c.stop();
   }
 }

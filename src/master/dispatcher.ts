@@ -62,6 +62,9 @@ export class TermHeartbeats implements NodeHeartbeats {
 
 type Stream = grpc.ServerDuplexStream<NodeMessage, LeaderMessage>;
 
+/** Built once: zod compiles a schema on its first use, which is costly. */
+let podStatusSchema: ReturnType<typeof podStatus> | undefined;
+
 /** One node's open session while this master leads. */
 class Session {
   readonly id = randomUUID();
@@ -300,7 +303,7 @@ export class Dispatcher {
   }
 
   private writeStatuses(ctx: ControllerContext, nodeName: string, statuses: PodStatus[]): void {
-    const schema = podStatus();
+    const schema = (podStatusSchema ??= podStatus());
     for (const s of statuses) {
       const cur = ctx.store.get('Pod', s.namespace, s.name)?.object;
       if (!cur || cur.metadata.uid !== s.uid) continue;

@@ -419,3 +419,63 @@ describe('master store: determinism (property)', () => {
     );
   });
 });
+
+describe('store: commands of the leader loops', () => {
+  const at = (store: ClusterStore, c: Command, term: number): CommandResult =>
+    store.apply(Buffer.from(JSON.stringify(c)), store.revision + 1, term);
+
+  it('applies a fenced command only in the term it was written for', () => {
+    const store = new ClusterStore();
+    const create: Command = { op: 'create', object: cm('a') };
+    const late = at(store, { op: 'fenced', term: 3, command: create }, 4);
+    assert.equal(late.ok, false);
+    assert.equal(!late.ok && late.code, 'FENCED');
+    assert.equal(store.get('ConfigMap', 'default', 'a'), undefined);
+    assert.equal(at(store, { op: 'fenced', term: 4, command: create }, 4).ok, true);
+    assert.ok(store.get('ConfigMap', 'default', 'a'));
+  });
+
+  it('each: commands stand or fall alone, in one entry', () => {
+    const store = new ClusterStore();
+    const r = at(
+      store,
+      {
+        op: 'each',
+        commands: [
+          { op: 'create', object: cm('a') },
+          { op: 'create', object: cm('a') },
+          { op: 'create', object: cm('b') },
+        ],
+      },
+      1,
+    );
+    assert.ok(r.ok);
+    assert.deepEqual(
+      r.results!.map((x) => (x.ok ? 'ok' : x.code)),
+      ['ok', 'ALREADY_EXISTS', 'ok'],
+    );
+    assert.ok(store.get('ConfigMap', 'default', 'b'));
+    assert.equal(store.get('ConfigMap', 'default', 'a')!.revision, 1);
+  });
+
+  it('bind: sets the node once, refuses a second binding and a recreated pod', () => {
+    const store = new ClusterStore();
+    run(store, [{ op: 'create', object: pod('p') }]);
+    const uid = 'uid-pod-default-p';
+    const bind = (node: string, u = uid) =>
+      at(store, { op: 'bind', namespace: 'default', name: 'p', uid: u, node }, 1);
+    assert.equal(bind('n1').ok, true);
+    const stored = store.get('Pod', 'default', 'p')!;
+    assert.equal((stored.object.spec as { nodeName: string }).nodeName, 'n1');
+    assert.equal(stored.revision, store.revision);
+    const again = bind('n2');
+    assert.equal(!again.ok && again.code, 'CONFLICT');
+    assert.match(!again.ok ? again.message : '', /already assigned to node "n1"/);
+    const other = bind('n2', 'someone-else');
+    assert.equal(!other.ok && other.code, 'NOT_FOUND');
+    assert.deepEqual(
+      store.list({ kind: 'Pod' }).map((s) => (s.object.spec as { nodeName: string }).nodeName),
+      ['n1'],
+    );
+  });
+});

@@ -42,6 +42,8 @@ export class MasterCluster {
       .map(([i, a]) => `${i}=${a}`)
       .join(',');
     const argv = [
+      // e.g. BATON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the masters.
+      ...(process.env.BATON_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       BATON_BIN,
       'master',
       '--id',

@@ -8,92 +8,38 @@
  * Pods and nodes are values: the store replaces them, never mutates them, so
  * what is derived from one pod object is computed once and cached by identity.
  */
-import type { Container, Node, Pod } from '../../api/schema';
-import { parseQuantity } from '../../api/schema/quantity';
+import type { Node, Pod } from '../../api/schema';
+import {
+  addResources,
+  podFacts,
+  podKey,
+  toResources,
+  type TermKind,
+  type TermRef,
+} from './plugins/pod-facts';
 import type { ClusterView, NodeInfo, Resources } from './types';
+
+export {
+  DEFAULT_MEMORY_REQUEST,
+  DEFAULT_MILLI_CPU_REQUEST,
+  labelIndexKey,
+  podFacts,
+  podKey,
+  type PodFacts,
+  type TermKind,
+  type TermRef,
+} from './plugins/pod-facts';
 
 /** Every Kubernetes node carries it (the kubelet sets it); Baton fills it in when a node does not. */
 export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 /** Every Kubernetes namespace carries it (the API server sets it), so namespaceSelector can name a namespace. */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-/**
- * kube-scheduler's stand-ins for a container without a cpu or memory
- * request, used only by the resource scores: without them best-effort pods
- * look free and pile onto one node.
- */
-export const DEFAULT_MILLI_CPU_REQUEST = 100;
-export const DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024;
-
 /** The kubelet's default --max-pods, for a node that does not report `pods`. */
 const DEFAULT_MAX_PODS = 110;
 
 // ---------------------------------------------------------------------------
-// Resource arithmetic
-
-/** A quantity as an integer: cpu in millicores, everything else in its base unit (bytes, counts). */
-function amount(resource: string, q: string | number): number {
-  const v = parseQuantity(q);
-  return Math.round(resource === 'cpu' ? v * 1000 : v);
-}
-
-function toResources(list: Record<string, string | number> | undefined): Resources {
-  const out: Resources = {};
-  if (list) for (const name of Object.keys(list)) out[name] = amount(name, list[name]);
-  return out;
-}
-
-/**
- * A container's requests, with a limit standing in for a missing request as
- * Kubernetes' defaulting does. With `nonZero`, a missing cpu or memory
- * request counts as kube-scheduler's default (see DEFAULT_MILLI_CPU_REQUEST).
- */
-function containerRequests(c: Container, nonZero: boolean): Resources {
-  const out = toResources(c.resources?.limits);
-  Object.assign(out, toResources(c.resources?.requests));
-  if (nonZero) {
-    if (out.cpu === undefined) out.cpu = DEFAULT_MILLI_CPU_REQUEST;
-    if (out.memory === undefined) out.memory = DEFAULT_MEMORY_REQUEST;
-  }
-  return out;
-}
-
-function addInto(into: Resources, r: Resources): void {
-  for (const name of Object.keys(r)) into[name] = (into[name] ?? 0) + r[name];
-}
-
-function maxInto(into: Resources, r: Resources): void {
-  for (const name of Object.keys(r)) into[name] = Math.max(into[name] ?? 0, r[name]);
-}
-
-/**
- * Kubernetes' rule (`resourcehelper.PodRequests`): the app containers run
- * together, so their requests add up; init containers run one at a time
- * before them, so the pod needs the largest of them; sidecars (init
- * containers with restartPolicy Always) keep running, so they add to both.
- * The pod's overhead (its sandbox) comes on top.
- */
-function requestsOf(pod: Pod, nonZero: boolean): Resources {
-  const total: Resources = {};
-  for (const c of pod.spec.containers) addInto(total, containerRequests(c, nonZero));
-  const sidecars: Resources = {};
-  const initPeak: Resources = {};
-  for (const c of pod.spec.initContainers ?? []) {
-    const r = containerRequests(c, nonZero);
-    if (c.restartPolicy === 'Always') {
-      addInto(sidecars, r);
-      maxInto(initPeak, sidecars);
-    } else {
-      const whileRunning = { ...sidecars };
-      addInto(whileRunning, r);
-      maxInto(initPeak, whileRunning);
-    }
-  }
-  addInto(total, sidecars);
-  maxInto(total, initPeak);
-  addInto(total, toResources(pod.spec.overhead));
-  return total;
-}
+// Requests and allocatable
 
 /** What `pod` needs from a node: cpu in millicores, memory and storage in bytes, others as counts. */
 export function podRequests(pod: Pod): Resources {
@@ -109,120 +55,6 @@ export function nodeAllocatable(node: Node): Resources {
 }
 
 // ---------------------------------------------------------------------------
-// What is derived from one pod, once
-
-export interface PodFacts {
-  /** metadata.uid, or namespace/name for a pod not yet stored. */
-  key: string;
-  namespace: string;
-  labels: Record<string, string>;
-  requests: Resources;
-  /** cpu and memory requests with kube-scheduler's defaults for missing ones (scoring only). */
-  nonZeroCpu: number;
-  nonZeroMemory: number;
-  /** In NodeInfo.hostPorts' form: `${protocol}/${hostIP || '0.0.0.0'}/${port}`. */
-  hostPorts: string[];
-  /** `key=value` per label, to look up the terms that may select the pod. */
-  labelPairs: string[];
-  /** The uid of the controller owner (ReplicaSet, Job…), if any. */
-  controllerUid: string | undefined;
-  terminating: boolean;
-  /** Has any pod affinity or anti-affinity term, required or preferred. */
-  hasPodAffinity: boolean;
-  /** Each pod affinity term, by the group of identical terms it belongs to (see PodIndex.termGroups). */
-  termGroups: TermRef[];
-}
-
-export type TermKind =
-  'requiredAffinity' | 'requiredAntiAffinity' | 'preferredAffinity' | 'preferredAntiAffinity';
-
-/** Term `index` of the pod's terms of `kind`; `group` says what it means, so equal texts mean equal terms. */
-export interface TermRef {
-  kind: TermKind;
-  index: number;
-  group: string;
-}
-
-const factsCache = new WeakMap<Pod, PodFacts>();
-
-export function podKey(pod: Pod): string {
-  return pod.metadata.uid ?? `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;
-}
-
-type PodAffinity = NonNullable<NonNullable<Pod['spec']['affinity']>['podAffinity']>;
-type PodAffinityTerm = NonNullable<
-  PodAffinity['requiredDuringSchedulingIgnoredDuringExecution']
->[number];
-
-/**
- * The pod's terms with a text that identifies what each means: the term as
- * written plus what parsing takes from the pod (its namespace, the values
- * of its matchLabelKeys). The replicas of one workload share their terms.
- */
-function termRefs(pod: Pod, namespace: string, labels: Record<string, string>): TermRef[] {
-  const a = pod.spec.affinity;
-  const refs: TermRef[] = [];
-  const add = (kind: TermKind, terms: { term: PodAffinityTerm; weight: number }[]) =>
-    terms.forEach(({ term, weight }, index) => {
-      const keys = [...(term.matchLabelKeys ?? []), ...(term.mismatchLabelKeys ?? [])];
-      const values = keys.map((k) => (Object.hasOwn(labels, k) ? labels[k] : null));
-      const group = JSON.stringify([kind, weight, namespace, values, term]);
-      refs.push({ kind, index, group });
-    });
-  const required = (x: PodAffinity | undefined) =>
-    (x?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((term) => ({ term, weight: 1 }));
-  const preferred = (x: PodAffinity | undefined) =>
-    (x?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((w) => ({
-      term: w.podAffinityTerm,
-      weight: w.weight,
-    }));
-  add('requiredAffinity', required(a?.podAffinity));
-  add('requiredAntiAffinity', required(a?.podAntiAffinity));
-  add('preferredAffinity', preferred(a?.podAffinity));
-  add('preferredAntiAffinity', preferred(a?.podAntiAffinity));
-  return refs;
-}
-
-function hostPortsOf(pod: Pod): string[] {
-  const out: string[] = [];
-  // Sidecars keep running beside the app containers, so their ports are taken too.
-  const running = [
-    ...pod.spec.containers,
-    ...(pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'),
-  ];
-  for (const c of running)
-    for (const p of c.ports ?? [])
-      if (p.hostPort !== undefined && p.hostPort > 0)
-        out.push(`${p.protocol ?? 'TCP'}/${p.hostIP || '0.0.0.0'}/${p.hostPort}`);
-  return out;
-}
-
-export function podFacts(pod: Pod): PodFacts {
-  let f = factsCache.get(pod);
-  if (f !== undefined) return f;
-  const nonZero = requestsOf(pod, true);
-  const namespace = pod.metadata.namespace ?? 'default';
-  const labels = pod.metadata.labels ?? {};
-  const termGroups = termRefs(pod, namespace, labels);
-  f = {
-    key: podKey(pod),
-    namespace,
-    labels,
-    requests: requestsOf(pod, false),
-    nonZeroCpu: nonZero.cpu ?? 0,
-    nonZeroMemory: nonZero.memory ?? 0,
-    hostPorts: hostPortsOf(pod),
-    labelPairs: Object.keys(labels).map((k) => `${k}=${labels[k]}`),
-    controllerUid: pod.metadata.ownerReferences?.find((o) => o.controller === true)?.uid,
-    terminating: pod.metadata.deletionTimestamp !== undefined,
-    hasPodAffinity: termGroups.length > 0,
-    termGroups,
-  };
-  factsCache.set(pod, f);
-  return f;
-}
-
-// ---------------------------------------------------------------------------
 // The index of a node's pods
 
 /**
@@ -234,8 +66,6 @@ export function podFacts(pod: Pod): PodFacts {
 export interface PodIndex {
   /** pods.size when the index was last in step. */
   size: number;
-  /** Bumped on every change, so cluster-wide totals know which nodes to recount. */
-  version: number;
   byNamespace: Map<string, Set<Pod>>;
   /** By labelIndexKey(namespace, key, value). */
   byLabel: Map<string, Set<Pod>>;
@@ -266,15 +96,9 @@ export interface TermGroup {
 
 const indexes = new WeakMap<Map<string, Pod>, PodIndex>();
 
-/** Namespaces are DNS labels (no '/') and label keys have no '=', so this is unambiguous. */
-export function labelIndexKey(namespace: string, key: string, value: string): string {
-  return `${namespace}/${key}=${value}`;
-}
-
 function emptyIndex(): PodIndex {
   return {
     size: 0,
-    version: 0,
     byNamespace: new Map(),
     byLabel: new Map(),
     byController: new Map(),
@@ -329,11 +153,9 @@ function leaveGroup(groups: Map<string, TermGroup>, ref: TermRef, pod: Pod): voi
 /** Adds (sign 1) or removes (sign -1) one pod's entries. */
 function indexPod(idx: PodIndex, pod: Pod, sign: 1 | -1): void {
   const f = podFacts(pod);
-  idx.version++;
   const put = sign === 1 ? setAdd : setDelete;
   put(idx.byNamespace, f.namespace, pod);
-  for (const k of Object.keys(f.labels))
-    put(idx.byLabel, labelIndexKey(f.namespace, k, f.labels[k]), pod);
+  for (const k of f.labelIndexKeys) put(idx.byLabel, k, pod);
   if (f.controllerUid !== undefined && !f.terminating)
     bump(idx.byController, f.controllerUid, sign);
   if (f.terminating) {
@@ -359,7 +181,7 @@ export function podIndex(info: NodeInfo): PodIndex {
     for (const pod of info.pods.values()) indexPod(idx, pod, 1);
     idx.size = info.pods.size;
     indexes.set(info.pods, idx);
-    journalChange(info.pods);
+    journalChange(info.pods, undefined, 0);
   }
   return idx;
 }
@@ -368,17 +190,28 @@ export function podIndex(info: NodeInfo): PodIndex {
 // The change journal
 
 /**
- * Which nodes' pods changed lately, in order (by their `pods` map), so
- * that cluster-wide totals recount those nodes rather than look at all of
- * them every cycle. A ring of the last JOURNAL_SIZE changes: a reader that
- * fell further behind is told so, and rescans every node.
+ * One change to a node's pods: `pod` added (1) or removed (-1) on the node
+ * whose `pods` map this is, or (0) its index rebuilt because the map was
+ * changed behind addPod's back, so what changed is unknown.
+ */
+export interface PodChange {
+  pods: Map<string, Pod>;
+  pod: Pod | undefined;
+  sign: 1 | -1 | 0;
+}
+
+/**
+ * The last changes to any node's pods, in order, so that cluster-wide
+ * totals apply those rather than recount every node each cycle. A ring:
+ * a reader that fell more than JOURNAL_SIZE changes behind is told so,
+ * and recounts.
  */
 const JOURNAL_SIZE = 4096;
-const journal: Map<string, Pod>[] = [];
+const journal: PodChange[] = [];
 let journalEnd = 0;
 
-function journalChange(pods: Map<string, Pod>): void {
-  journal[journalEnd % JOURNAL_SIZE] = pods;
+function journalChange(pods: Map<string, Pod>, pod: Pod | undefined, sign: 1 | -1 | 0): void {
+  journal[journalEnd % JOURNAL_SIZE] = { pods, pod, sign };
   journalEnd++;
 }
 
@@ -387,8 +220,8 @@ export function podChangeClock(): number {
   return journalEnd;
 }
 
-/** Calls `visit` with the `pods` map of each change from position `since` on; false if some are forgotten. */
-export function podChangesSince(since: number, visit: (pods: Map<string, Pod>) => void): boolean {
+/** Calls `visit` with each change from position `since` on; false (and no call) if some are forgotten. */
+export function podChangesSince(since: number, visit: (change: PodChange) => void): boolean {
   const end = journalEnd;
   if (end - since > JOURNAL_SIZE) return false;
   for (let i = since; i < end; i++) visit(journal[i % JOURNAL_SIZE]);
@@ -434,12 +267,12 @@ export function addPod(info: NodeInfo, pod: Pod): void {
   if (info.pods.has(f.key)) removePod(info, pod);
   const idx = podIndex(info);
   info.pods.set(f.key, pod);
-  addInto(info.requested, f.requests);
+  addResources(info.requested, f.requests);
   info.requested.pods = (info.requested.pods ?? 0) + 1;
   for (const hp of f.hostPorts) info.hostPorts.add(hp);
   indexPod(idx, pod, 1);
   idx.size = info.pods.size;
-  journalChange(info.pods);
+  journalChange(info.pods, pod, 1);
 }
 
 /**
@@ -461,7 +294,7 @@ export function removePod(info: NodeInfo, pod: Pod): void {
   // Two pods may hold one port (bound by nodeName, past the scheduler): free it with the last.
   for (const hp of f.hostPorts) if (!idx.hostPortUsers.has(hp)) info.hostPorts.delete(hp);
   idx.size = info.pods.size;
-  journalChange(info.pods);
+  journalChange(info.pods, stored, -1);
 }
 
 // ---------------------------------------------------------------------------

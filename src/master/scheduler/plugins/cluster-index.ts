@@ -11,8 +11,9 @@
  * node the previous pod went to.
  */
 import type { Pod } from '../../../api/schema';
-import type { PodFacts, PodIndex, TermGroup, TermKind } from '../node-info';
-import { labelIndexKey, podChangeClock, podChangesSince, podIndex } from '../node-info';
+import type { PodChange, TermGroup } from '../node-info';
+import { podChangeClock, podChangesSince, podIndex } from '../node-info';
+import { labelIndexKey, podFacts, type PodFacts, type TermKind } from './pod-facts';
 import type { ClusterView, CycleState, NodeInfo } from '../types';
 import { matchesRequirements } from './label-match';
 import { groupTerm, querySelects, type AffinityTerm, type PodQuery } from './pod-query';
@@ -47,18 +48,7 @@ export interface ClusterIndex {
   affinityGroups: TermGroups;
 }
 
-/** What one node added to the totals, to take it back out when the node changes. */
-interface Contribution {
-  idx: PodIndex;
-  version: number;
-  labels: [string, number][];
-  namespaces: [string, number][];
-  controllers: [string, number][];
-  groups: [string, TermGroup][];
-}
-
 interface Totals extends ClusterIndex {
-  seen: Map<NodeInfo, Contribution>;
   /** The nodes, by their `pods` map (what the change journal names). */
   byPods: Map<Map<string, Pod>, NodeInfo>;
   /** Journal position up to which the totals are in step. */
@@ -81,7 +71,6 @@ function empty(): Totals {
     nodesByController: new Map(),
     antiAffinityGroups: noGroups(),
     affinityGroups: noGroups(),
-    seen: new Map(),
     byPods: new Map(),
     clock: 0,
   };
@@ -131,26 +120,6 @@ export function forEachGroupSelecting(
   groups.unlabelled.forEach(check);
 }
 
-function sizes(m: Map<string, Set<unknown>>): [string, number][] {
-  const out: [string, number][] = [];
-  for (const [k, s] of m) out.push([k, s.size]);
-  return out;
-}
-
-function contribution(idx: PodIndex): Contribution {
-  const groups: [string, TermGroup][] = [];
-  for (const [k, g] of idx.antiAffinityGroups) groups.push([k, g]);
-  for (const [k, g] of idx.affinityGroups) groups.push([k, g]);
-  return {
-    idx,
-    version: idx.version,
-    labels: sizes(idx.byLabel),
-    namespaces: sizes(idx.byNamespace),
-    controllers: [...idx.byController],
-    groups,
-  };
-}
-
 function bump(m: Map<string, NodeCounts>, key: string, info: NodeInfo, by: number): void {
   let counts = m.get(key);
   if (counts === undefined) {
@@ -166,72 +135,87 @@ function bump(m: Map<string, NodeCounts>, key: string, info: NodeInfo, by: numbe
   }
 }
 
-function apply(t: Totals, info: NodeInfo, c: Contribution, sign: 1 | -1): void {
-  for (const [k, n] of c.labels) bump(t.nodesByLabel, k, info, sign * n);
-  for (const [k, n] of c.namespaces) bump(t.nodesByNamespace, k, info, sign * n);
-  for (const [k, n] of c.controllers) bump(t.nodesByController, k, info, sign * n);
-  for (const [k, g] of c.groups) {
-    const groups = g.kind === 'requiredAntiAffinity' ? t.antiAffinityGroups : t.affinityGroups;
-    let cg = groups.byKey.get(k);
+/** Sets how many of the node's pods hold the term of group `key` (`live`: the node's own group, if any). */
+function setGroup(
+  groups: TermGroups,
+  key: string,
+  live: TermGroup | undefined,
+  info: NodeInfo,
+): void {
+  let cg = groups.byKey.get(key);
+  if (live !== undefined && live.pods.size > 0) {
     if (cg === undefined) {
-      if (sign < 0) continue;
-      cg = { kind: g.kind, term: groupTerm(g), nodes: new Map() };
-      addGroup(groups, k, cg);
+      cg = { kind: live.kind, term: groupTerm(live), nodes: new Map() };
+      addGroup(groups, key, cg);
     }
-    // The group's size now, not when recorded: TermGroups are live. Removal
-    // takes out the node's whole entry, so the two never disagree.
-    const n = sign > 0 ? g.pods.size : 0;
-    if (n > 0) cg.nodes.set(info, n);
-    else {
-      cg.nodes.delete(info);
-      if (cg.nodes.size === 0) deleteGroup(groups, k, cg);
-    }
+    cg.nodes.set(info, live.pods.size);
+  } else if (cg !== undefined) {
+    cg.nodes.delete(info);
+    if (cg.nodes.size === 0) deleteGroup(groups, key, cg);
   }
 }
 
-/** Recounts the node if its pods changed since it was counted. */
-function recount(t: Totals, info: NodeInfo): void {
-  const idx = podIndex(info);
-  const had = t.seen.get(info);
-  if (had !== undefined && had.idx === idx && had.version === idx.version) return;
-  if (had !== undefined) apply(t, info, had, -1);
-  const now = contribution(idx);
-  apply(t, info, now, 1);
-  t.seen.set(info, now);
+/** Counts every node from scratch. */
+function build(nodes: readonly NodeInfo[]): Totals {
+  const t = empty();
+  for (const info of nodes) {
+    t.byPods.set(info.pods, info);
+    const idx = podIndex(info);
+    for (const [k, pods] of idx.byLabel) bump(t.nodesByLabel, k, info, pods.size);
+    for (const [k, pods] of idx.byNamespace) bump(t.nodesByNamespace, k, info, pods.size);
+    for (const [k, n] of idx.byController) bump(t.nodesByController, k, info, n);
+    for (const [k, g] of idx.antiAffinityGroups) setGroup(t.antiAffinityGroups, k, g, info);
+    for (const [k, g] of idx.affinityGroups) setGroup(t.affinityGroups, k, g, info);
+  }
+  // After the loop: podIndex may have rebuilt (and journaled) an index, which is counted already.
+  t.clock = podChangeClock();
+  return t;
+}
+
+/** Applies one journaled change; false when it cannot be (an index was rebuilt: recount). */
+function applyChange(t: Totals, c: PodChange): boolean {
+  const info = t.byPods.get(c.pods);
+  if (info === undefined) return true; // another node list's node
+  if (c.sign === 0 || c.pod === undefined) return false;
+  const f = podFacts(c.pod);
+  const sign = c.sign;
+  bump(t.nodesByNamespace, f.namespace, info, sign);
+  for (const k of f.labelIndexKeys) bump(t.nodesByLabel, k, info, sign);
+  if (f.controllerUid !== undefined && !f.terminating)
+    bump(t.nodesByController, f.controllerUid, info, sign);
+  if (f.termGroups.length > 0) {
+    const idx = podIndex(info);
+    for (const ref of f.termGroups) {
+      const anti = ref.kind === 'requiredAntiAffinity';
+      const live = (anti ? idx.antiAffinityGroups : idx.affinityGroups).get(ref.group);
+      setGroup(anti ? t.antiAffinityGroups : t.affinityGroups, ref.group, live, info);
+    }
+  }
+  return true;
 }
 
 /**
- * Brings the totals in step: the nodes the change journal names since the
- * last time, or every node when the journal has forgotten some changes or
- * the list's length changed (a list is replaced, not edited, when nodes
- * come and go; so is a node's `pods` map never replaced).
+ * Brings the totals in step by applying the journaled changes since last
+ * time; counts afresh when the journal has forgotten some, an index was
+ * rebuilt, or the list's length changed (a list is replaced, not edited,
+ * when nodes come and go; nor is a node's `pods` map ever replaced).
  */
-function refresh(t: Totals, nodes: readonly NodeInfo[]): Totals {
-  const clock = podChangeClock();
-  if (t.seen.size === nodes.length) {
-    const known = podChangesSince(t.clock, (pods) => {
-      const info = t.byPods.get(pods);
-      if (info !== undefined) recount(t, info);
-    });
-    if (known) {
-      t.clock = clock;
-      return t;
-    }
-  }
-  const fresh = t.seen.size > nodes.length ? empty() : t;
-  for (const info of nodes) {
-    recount(fresh, info);
-    fresh.byPods.set(info.pods, info);
-  }
-  fresh.clock = clock;
-  return fresh;
+function refresh(t: Totals | undefined, nodes: readonly NodeInfo[]): Totals {
+  if (t === undefined || t.byPods.size !== nodes.length) return build(nodes);
+  let applied = true;
+  const known = podChangesSince(t.clock, (c) => {
+    if (applied) applied = applyChange(t, c);
+  });
+  if (!known || !applied) return build(nodes);
+  t.clock = podChangeClock();
+  return t;
 }
 
 /** The totals for the view's nodes, up to date (once per cycle: later calls read them from `state`). */
 export function clusterIndex(view: ClusterView, state: CycleState): ClusterIndex {
   const cached = state.get(KEY) as ClusterIndex | undefined;
   if (cached !== undefined) return cached;
-  const t = refresh(totals.get(view.nodes) ?? empty(), view.nodes);
+  const t = refresh(totals.get(view.nodes), view.nodes);
   totals.set(view.nodes, t);
   state.set(KEY, t);
   return t;

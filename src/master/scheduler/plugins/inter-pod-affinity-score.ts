@@ -7,7 +7,7 @@
  * scores are then rescaled from the lowest (0) to the highest (100).
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts } from '../node-info';
+import { podFacts } from './pod-facts';
 import type { ClusterView, CycleState, ScorePlugin } from '../types';
 import { labelOf } from './label-match';
 import { normalizeMinMax } from './normalize';

@@ -7,7 +7,7 @@
  * label values.
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts, type PodFacts } from '../node-info';
+import { podFacts, type PodFacts } from './pod-facts';
 import type { ClusterView, CycleState, FilterPlugin, NodeInfo } from '../types';
 import { labelOf } from './label-match';
 import { candidateNodes, clusterIndex, forEachGroupSelecting } from './cluster-index';
@@ -77,6 +77,8 @@ function affinityState(pod: Pod, view: ClusterView, state: CycleState): Affinity
   const ci = clusterIndex(view, state);
 
   // Each distinct term of the existing pods is matched against the pod once.
+  // (The pod being scheduled is in no NodeInfo yet: the loop assumes a pod
+  // only once it has chosen its node, so it cannot repel itself here.)
   forEachGroupSelecting(ci.antiAffinityGroups, me, view, (g) => {
     for (const info of g.nodes.keys()) {
       const v = labelOf(info.labels, g.term.topologyKey);

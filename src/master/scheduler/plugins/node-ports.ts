@@ -4,7 +4,7 @@
  * reverse (kube-scheduler's HostPortInfo.CheckConflict).
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts } from '../node-info';
+import { podFacts } from './pod-facts';
 import type { CycleState, FilterPlugin, NodeInfo } from '../types';
 
 export const REASON_PORTS = "node(s) didn't have free ports for the requested pod ports";

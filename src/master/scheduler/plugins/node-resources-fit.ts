@@ -4,7 +4,7 @@
  * of the pods already there). Reasons are kube-scheduler's texts.
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts } from '../node-info';
+import { podFacts } from './pod-facts';
 import type { CycleState, FilterPlugin } from '../types';
 
 export const REASON_TOO_MANY_PODS = 'Too many pods';

@@ -6,14 +6,7 @@
  */
 import type { Pod } from '../../../api/schema';
 import type { Requirement } from '../../../api/selectors';
-import {
-  labelIndexKey,
-  podFacts,
-  podIndex,
-  type PodFacts,
-  type PodIndex,
-  type TermGroup,
-} from '../node-info';
+import { podIndex, type PodIndex, type TermGroup } from '../node-info';
 import type { ClusterView, NodeInfo } from '../types';
 import {
   compileNamespaceSelector,
@@ -22,6 +15,7 @@ import {
   matchesRequirements,
   type PodSelector,
 } from './label-match';
+import { labelIndexKey, podFacts, type PodFacts } from './pod-facts';
 
 /** Pods selected by labels within some namespaces. */
 export interface PodQuery {

@@ -7,7 +7,8 @@
  * neither is stranded.
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts, podIndex } from '../node-info';
+import { podIndex } from '../node-info';
+import { podFacts } from './pod-facts';
 import type { NodeInfo, ScorePlugin } from '../types';
 
 /** ((allocatable − requested) / allocatable) × 100; 0 when nothing is allocatable or it is overcommitted. */

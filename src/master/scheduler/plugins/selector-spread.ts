@@ -7,7 +7,7 @@
  * crowded. Pods with their own spread constraints are left to those.
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts } from '../node-info';
+import { podFacts } from './pod-facts';
 import type { ClusterView, CycleState, NodeInfo, ScorePlugin } from '../types';
 import { clusterIndex, type NodeCounts } from './cluster-index';
 import { labelOf } from './label-match';

@@ -5,7 +5,7 @@
  * nodeTaintsPolicy).
  */
 import type { Pod } from '../../../api/schema';
-import { podFacts } from '../node-info';
+import { podFacts } from './pod-facts';
 import type { NodeInfo } from '../types';
 import {
   compilePodSelector,
