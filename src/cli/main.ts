@@ -11,6 +11,7 @@ import {
   getCommand,
   ReportedError,
 } from './commands/objects';
+import { cordon, drain, uncordon } from './commands/nodes';
 import { ManifestError } from './manifests';
 
 /**
@@ -36,6 +37,9 @@ export function buildProgram(): Command {
     describeCommand(),
     deleteCommand(),
     clusterCommand(),
+    cordon(),
+    uncordon(),
+    drain(),
   ]) {
     program.addCommand(c.exitOverride());
   }

@@ -155,25 +155,95 @@ export function applyLimitRanges(store: ClusterStore, pod: ApiObject): void {
   }
 }
 
+/** Where apply keeps the manifest it was last given, as kubectl does. */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+type Json = Record<string, unknown>;
+const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
- * Server-side apply: the new object keeps the stored system fields and
- * status; everything the manifest says replaces the stored values. Returns
- * undefined when nothing would change.
+ * Records a manifest as given (before defaults are filled in) in its own
+ * last-applied annotation, so the next apply knows which fields the user
+ * set. Returns the JSON unchanged when it is not an object with metadata:
+ * validation then says what is wrong.
+ */
+export function recordLastApplied(json: string): string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return json;
+  }
+  if (!isMap(raw) || !isMap(raw.metadata)) return json;
+  const annotations = isMap(raw.metadata.annotations) ? { ...raw.metadata.annotations } : {};
+  delete annotations[LAST_APPLIED];
+  const metadata: Json = { ...raw.metadata, annotations };
+  if (Object.keys(annotations).length === 0) delete metadata.annotations;
+  const manifest = { ...raw, metadata };
+  annotations[LAST_APPLIED] = JSON.stringify(manifest);
+  return JSON.stringify({ ...raw, metadata: { ...raw.metadata, annotations } });
+}
+
+/**
+ * A three-way merge like kubectl's client-side apply: fields the manifest
+ * sets replace the live ones, fields the previous manifest set and this one
+ * drops are removed, and fields nobody applied (a controller's annotations,
+ * a `baton scale` of a manifest without replicas) are kept. Maps merge key
+ * by key; lists are replaced whole.
+ */
+function merge3(last: unknown, next: unknown, live: unknown): unknown {
+  if (!isMap(next) || !isMap(live)) return structuredClone(next);
+  const out: Json = { ...live };
+  const prev = isMap(last) ? last : {};
+  for (const k of Object.keys(prev)) if (!(k in next)) delete out[k];
+  for (const [k, v] of Object.entries(next)) out[k] = merge3(prev[k], v, live[k]);
+  return out;
+}
+
+function parseManifest(json: string | undefined): Json {
+  if (json === undefined) return {};
+  try {
+    const v: unknown = JSON.parse(json);
+    return isMap(v) ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Apply to an existing object: the manifest recorded in `desired` (see
+ * recordLastApplied) merged three ways with the previous one and the live
+ * object, then validated and defaulted again. System fields and status stay
+ * as stored. Returns undefined when nothing would change.
  */
 export function mergeForApply(cur: ApiObject, desired: ApiObject): ApiObject | undefined {
-  const o = structuredClone(desired);
+  const applied = desired.metadata.annotations?.[LAST_APPLIED];
+  const live = structuredClone(cur) as unknown as Json;
+  delete live.status;
+  const next = parseManifest(applied);
+  const merged = merge3(parseManifest(cur.metadata.annotations?.[LAST_APPLIED]), next, live) as {
+    metadata: Json & { annotations?: Record<string, string> };
+  };
+  if (applied !== undefined)
+    merged.metadata.annotations = { ...merged.metadata.annotations, [LAST_APPLIED]: applied };
+  const r = validateObject(merged);
+  if (!r.ok)
+    throw new ApiError(
+      status.INVALID_ARGUMENT,
+      `${describe(cur)} is invalid once merged with the applied manifest:\n${formatIssues(r.errors)}`,
+    );
+  const o = r.object;
   const m = o.metadata;
   m.uid = cur.metadata.uid;
+  m.namespace = cur.metadata.namespace;
+  m.name = cur.metadata.name;
   m.creationTimestamp = cur.metadata.creationTimestamp;
   m.generation = cur.metadata.generation;
   m.resourceVersion = cur.metadata.resourceVersion;
-  if (m.ownerReferences === undefined && cur.metadata.ownerReferences)
-    m.ownerReferences = cur.metadata.ownerReferences;
-  if (cur.status !== undefined) o.status = cur.status;
-  else delete o.status;
-  if (m.name === undefined) m.name = cur.metadata.name;
   delete m.generateName;
   if (cur.metadata.generateName) m.generateName = cur.metadata.generateName;
+  if (cur.status !== undefined) o.status = cur.status;
+  else delete o.status;
   return stableStringify(o) === stableStringify(cur) ? undefined : o;
 }
 

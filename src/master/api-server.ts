@@ -24,7 +24,14 @@ import {
 } from '../gen/api';
 import { RaftNode } from '../raft/raft-node';
 import { RaftError } from '../raft/types';
-import { AdmissionEnv, admitCreate, mergeForApply, updateCommand, validateJson } from './admission';
+import {
+  AdmissionEnv,
+  admitCreate,
+  mergeForApply,
+  recordLastApplied,
+  updateCommand,
+  validateJson,
+} from './admission';
 import { ApiError, storeError } from './api-error';
 import { Command, CommandResult, encodeCommand } from './store/commands';
 import { ClusterStore, describe } from './store/cluster-store';
@@ -196,10 +203,11 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
   function validated<Req, Res>(
     json: string,
     call: grpc.ServerUnaryCall<Req, Res>,
+    apply = false,
   ): { object: ApiObject; warnings: string[] } {
     if (call.metadata.get(VALIDATED).length > 0 && call.metadata.get(FORWARDED).length > 0)
       return { object: JSON.parse(json) as ApiObject, warnings: [] };
-    return validateJson(json);
+    return validateJson(apply ? recordLastApplied(json) : json);
   }
 
   /** Forwards a validated write to the leader, keeping the warnings found here. */
@@ -233,7 +241,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     }),
 
     apply: unary(node, log, async (req, call) => {
-      const v = validated(req.objectJson, call);
+      const v = validated(req.objectJson, call, true);
       const fwd = await forwardWrite('apply', req, call, v);
       if (fwd) return fwd;
       const { object, warnings } = v;

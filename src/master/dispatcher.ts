@@ -327,7 +327,13 @@ export class Dispatcher {
       void ctx.writer
         .command({
           op: 'update',
-          object: { ...cur, status: r.data },
+          // Only what a status write needs: the log carries no copy of the spec.
+          object: {
+            apiVersion: cur.apiVersion,
+            kind: 'Pod',
+            metadata: { name: cur.metadata.name, namespace: cur.metadata.namespace },
+            status: r.data,
+          },
           uid: s.uid,
           subresource: 'status',
         })

@@ -71,7 +71,7 @@ describe('cli: kubectl-like verbs against a master', function () {
     const table = await baton(['get', 'deploy']);
     assert.match(
       table.stdout,
-      /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\napi\s+0\/2\s+0\s+0\s+\d+s\nweb\s+0\/2/,
+      /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\napi\s+0\/2\s+\d\s+0\s+\d+s\nweb\s+0\/2/,
     );
     assert.equal(
       (await baton(['get', 'deployments', '-l', 'app=web', '-o', 'name'])).stdout,
@@ -86,9 +86,9 @@ describe('cli: kubectl-like verbs against a master', function () {
   });
 
   it('says so when nothing matches, and exits 1 for a missing object or an unknown kind', async () => {
-    const none = await baton(['get', 'pods']);
+    const none = await baton(['get', 'pods', '-n', 'empty']);
     assert.equal(none.code, 0);
-    assert.equal(none.stderr, 'No resources found in default namespace.\n');
+    assert.equal(none.stderr, 'No resources found in empty namespace.\n');
     const missing = await baton(['get', 'deploy', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Deployment "nope" not found in namespace "default"/);
@@ -105,7 +105,18 @@ describe('cli: kubectl-like verbs against a master', function () {
       /^Name:\s+web\nNamespace:\s+default\nKind:\s+Deployment \(apps\/v1\)\nLabels:\s+app=web/,
     );
     assert.match(d.stdout, /replicas: 2/);
-    assert.match(d.stdout, /Events:\s+<none>/);
+    // The leader's deployment controller has scaled up a ReplicaSet by now.
+    assert.match(
+      d.stdout,
+      /Events:\n\s+TYPE\s+REASON\s+AGE\s+FROM\s+MESSAGE\n\s+Normal\s+ScalingReplicaSet\s+\d+s\s+deployment-controller\s+Scaled up replica set web-\w+ from 0 to 2\n/,
+    );
+    writeFileSync(
+      join(dir, 'quiet.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: quiet\ndata: { a: "1" }\n',
+    );
+    await baton(['apply', '-f', join(dir, 'quiet.yaml')]);
+    const cm = await baton(['describe', 'configmap', 'quiet']);
+    assert.match(cm.stdout, /Events:\s+<none>/);
   });
 
   it('get -w prints changes as they happen', async () => {

@@ -41,6 +41,9 @@ describe('masters: bad input is refused with a clear error and changes nothing',
       peers: { 1: address },
       dataDir: dir,
       bootstrap: true,
+      // Without the scheduler and controllers nothing else writes, so a
+      // byte-equal store proves the refused request changed nothing.
+      noLeaderLoops: true,
     });
     client = new BatonClient([address]);
     // Wait for the new leader to create the default namespace, so that no

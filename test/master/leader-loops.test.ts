@@ -11,6 +11,7 @@ import { BatonClient } from '../../src/client/cluster-client';
 import { EventType } from '../../src/gen/api';
 import { DELAY, HollowNodes, OUTCOME } from '../support/hollow-nodes';
 import { MasterCluster } from '../support/master-cluster';
+import { until } from '../support/until';
 
 const parse = (json: string) => JSON.parse(json) as ApiObject;
 
@@ -82,19 +83,6 @@ describe('leader loops on three real masters with hollow nodes', function () {
     client?.close();
     await c?.stop();
   });
-
-  async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      try {
-        if (await check()) return;
-      } catch {
-        // a master may be gone for a moment
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   async function list(kind: string, labelSelector = ''): Promise<ApiObject[]> {
     const r = await client.list({ kind, namespace: 'default', labelSelector });

@@ -4,6 +4,7 @@ import { ApiObject } from '../../src/api/types';
 import { BatonClient, ClientError } from '../../src/client/cluster-client';
 import { EventType, WatchEvent } from '../../src/gen/api';
 import { MasterCluster } from '../support/master-cluster';
+import { until } from '../support/until';
 
 const deployment = (name: string, replicas = 2, image = 'nginx:1.27') => ({
   apiVersion: 'apps/v1',
@@ -76,7 +77,19 @@ for (const admission of ['leader', 'local'])
       // Applying the same manifest again changes nothing.
       const again = await client.apply(JSON.stringify(deployment('web')));
       assert.equal(again.unchanged, true);
-      assert.equal(again.revision, r.revision);
+      // ...and keeps what the deployment controller added since.
+      await until('the revision annotation', async () => {
+        const g = await client.get('deployments', 'default', 'web');
+        return (
+          parse(g.objectJson).metadata.annotations?.['deployment.kubernetes.io/revision'] === '1'
+        );
+      });
+      const third = await client.apply(JSON.stringify(deployment('web')));
+      assert.equal(third.unchanged, true);
+      assert.equal(
+        parse(third.objectJson).metadata.annotations?.['deployment.kubernetes.io/revision'],
+        '1',
+      );
       // A changed spec bumps the generation.
       const changed = await client.apply(JSON.stringify(deployment('web', 5)));
       assert.equal(parse(changed.objectJson).metadata.generation, 2);

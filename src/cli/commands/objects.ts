@@ -23,8 +23,8 @@ export class ReportedError extends Error {
   }
 }
 
-const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
-const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+export const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+export const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
 
 function kindArg(name: string): KindInfo {
   const k = resolveKind(name);
@@ -44,7 +44,7 @@ function errorLine(e: unknown): string {
   return `error: ${(e as Error).message}`;
 }
 
-async function withClient<T>(
+export async function withClient<T>(
   cmd: Command,
   fn: (c: BatonClient, ns: string) => Promise<T>,
 ): Promise<T> {

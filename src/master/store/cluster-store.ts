@@ -214,7 +214,9 @@ export class ClusterStore implements StateMachine {
     const old = cur.object;
     let o: ApiObject;
     if (cmd.subresource === 'status') {
-      o = { ...structuredClone(old), status: structuredClone(cmd.object.status) };
+      // Stored objects are never mutated: share everything but the metadata
+      // (write() sets its resourceVersion) and take the command's own status.
+      o = { ...old, metadata: { ...old.metadata }, status: cmd.object.status };
     } else {
       o = cmd.object;
       // Stored objects are never mutated, so the new one may share the old status.
@@ -285,8 +287,7 @@ export class ClusterStore implements StateMachine {
       gone.add(s.key);
       this.objects.delete(s.key);
       undo.push({ key: s.key, prev: s });
-      const o = structuredClone(s.object);
-      o.metadata.resourceVersion = String(index);
+      const o = { ...s.object, metadata: { ...s.object.metadata, resourceVersion: String(index) } };
       changes.push({ type: 'DELETED', revision: index, object: o, json: JSON.stringify(o) });
       if (s !== cur)
         alsoDeleted.push(
