@@ -134,14 +134,20 @@ async function main(): Promise<void> {
         void (async () => {
           try {
             for await (const ev of admin.watch({ kind: 'Pod', fromRevision: from }, ac.signal)) {
-              const name = /"name":"([^"]+)"/.exec(ev.objectJson)?.[1] ?? '';
+              // Parsed, not matched: a pod made by a ReplicaSet names its
+              // owner in ownerReferences before its own name.
+              const o = JSON.parse(ev.objectJson) as {
+                metadata: { name: string };
+                spec: { nodeName?: string };
+              };
+              const name = o.metadata.name;
               if (!mine(name)) continue;
               const at = performance.now();
               if (ev.type === EventType.ADDED) {
                 created.set(name, at);
                 lastCreated = at;
               }
-              if (ev.type === EventType.DELETED || !ev.objectJson.includes('"nodeName"')) continue;
+              if (ev.type === EventType.DELETED || !o.spec.nodeName) continue;
               const t = created.get(name);
               if (t === undefined) continue;
               created.delete(name);

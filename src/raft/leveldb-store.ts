@@ -268,7 +268,10 @@ export class LevelDbStore implements DurableStore {
       // A range delete, unsynced: losing it to a crash only brings back a
       // prefix of entries that are still valid.
       await this.db.clear({ gte: ENTRIES_START, lte: entryKey(index) });
-      this.lastIndex = Math.max(this.lastIndex, index);
+      // Compacting the whole log leaves what a reopen would find: the
+      // snapshot's index, or an empty log (0) that the next save may start
+      // anywhere. Raising it to `index` instead held only until a restart.
+      if (index >= this.lastIndex) this.lastIndex = this.snapshotIndex;
       this.log.debug({ index }, 'compacted log');
     });
   }
