@@ -197,10 +197,13 @@ async function main(): Promise<void> {
       };
     };
 
+    const termAtStart = (await admin.status()).term;
     const basic = await run(podCount, 'pod', false, 'replicasets');
+    const termAfterReplicaSets = (await admin.status()).term;
     const spread =
       spreadCount > 0 ? await run(spreadCount, 'spread', true, 'replicasets') : undefined;
     const api = apiCount > 0 ? await run(apiCount, 'api', false, 'api') : undefined;
+    const termAtEnd = (await admin.status()).term;
     const rss = c.ids().map((id) => rssMB(c.procs.get(id)!.pid!));
     for (const w of writers) w.close();
     admin.close();
@@ -223,6 +226,9 @@ async function main(): Promise<void> {
         spreadBound: spread?.bound,
         createErrors: basic.errors + (spread?.errors ?? 0) + (api?.errors ?? 0),
         registerNodesSec: round(registerSec),
+        // Raft terms gained: a leader election under the load (0 when the leader held).
+        electionsDuringReplicaSets: termAfterReplicaSets - termAtStart,
+        electionsDuringRun: termAtEnd - termAtStart,
         rssMBMaxMaster: round(Math.max(...rss), 0),
         clients,
         zones,

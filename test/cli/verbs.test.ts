@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Master, startMaster } from '../../src/master/master';
 import { BATON_BIN } from '../support/master-cluster';
+import { runBaton } from '../support/cli';
 import { freePort } from '../support/raft-kv/processes';
 
 const deployment = (name: string, app: string) => `apiVersion: apps/v1
@@ -29,14 +30,7 @@ describe('cli: kubectl-like verbs against a master', function () {
   let address: string;
 
   const baton = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        [BATON_BIN, ...args],
-        { env: { ...process.env, BATON_SERVER: address, BATON_CONFIG: join(dir, 'none'), ...env } },
-        (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-      ),
-    );
+    runBaton(address, args, { BATON_CONFIG: join(dir, 'none'), ...env });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));

@@ -12,6 +12,7 @@ import { EventType } from '../../src/gen/api';
 import { DELAY, HollowNodes, OUTCOME } from '../support/hollow-nodes';
 import { MasterCluster } from '../support/master-cluster';
 import { until } from '../support/until';
+import { runBaton } from '../support/cli';
 
 const parse = (json: string) => JSON.parse(json) as ApiObject;
 
@@ -244,6 +245,74 @@ describe('leader loops on three real masters with hollow nodes', function () {
     nodes.startNode(victim);
     await until('the node to be Ready again', async () => (await readyNodes()).includes(victim));
     await client.delete({ kind: 'Deployment', namespace: 'default', name: 'survivor' });
+  });
+
+  it('drains a node with the CLI: cordoned, its pods recreated elsewhere, a bare pod only with --force', async () => {
+    const baton = (...args: string[]) => runBaton(c.servers().join(','), args);
+    const nodeOf = (p: ApiObject) => (p.spec as { nodeName?: string }).nodeName;
+    const unschedulable = async (name: string) =>
+      (parse((await client.get('Node', '', name)).objectJson).spec as { unschedulable?: boolean })
+        .unschedulable === true;
+    await client.apply(JSON.stringify(deployment('drained', 4)));
+    await until(
+      '4 available',
+      async () => (await status('Deployment', 'drained')).availableReplicas === 4,
+    );
+    const target = nodeOf((await list('Pod', 'app=drained'))[0]!)!;
+    // A pod no controller would recreate, placed on the node directly.
+    await client.apply(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'bare', labels: { app: 'bare' } },
+        spec: { nodeName: target, containers: [{ name: 'c', image: 'baton/busybox:v1' }] },
+      }),
+    );
+
+    const refused = await baton('drain', target);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(
+      refused.stderr,
+      /cannot delete pod default\/bare: not managed by a ReplicaSet, Job or other controller/,
+    );
+    // Like kubectl, the node is cordoned before the refusal, and nothing is evicted.
+    assert.ok(await unschedulable(target));
+    assert.equal((await list('Pod', 'app=bare')).length, 1);
+
+    const forced = await baton('drain', target, '--force');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, new RegExp(`^node/${target} cordoned\n`));
+    assert.match(forced.stdout, /evicting pod default\/bare\n/);
+    assert.match(forced.stdout, new RegExp(`node/${target} drained\n$`));
+    assert.equal((await list('Pod', 'app=bare')).length, 0);
+    await until(
+      '4 available again, none on the drained node',
+      async () => {
+        const pods = await list('Pod', 'app=drained');
+        return (
+          (await status('Deployment', 'drained')).availableReplicas === 4 &&
+          pods.length === 4 &&
+          pods.every((p) => nodeOf(p) !== target)
+        );
+      },
+      30_000,
+    );
+
+    // Cordoned, it gets no new pods; uncordoned, it may again.
+    await client.apply(JSON.stringify(deployment('drained', 8)));
+    await until(
+      '8 available',
+      async () => (await status('Deployment', 'drained')).availableReplicas === 8,
+    );
+    assert.ok((await list('Pod', 'app=drained')).every((p) => nodeOf(p) !== target));
+    const un = await baton('uncordon', target);
+    assert.equal(un.stdout, `node/${target} uncordoned\n`, un.stderr);
+    assert.equal(await unschedulable(target), false);
+    assert.equal((await baton('uncordon', target)).stdout, `node/${target} already uncordoned\n`);
+    const missing = await baton('cordon', 'no-such-node');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /Node "no-such-node" not found/);
+    await client.delete({ kind: 'Deployment', namespace: 'default', name: 'drained' });
   });
 
   it('finishes a rolling update after the leader is killed in its middle, creating no pod twice', async () => {

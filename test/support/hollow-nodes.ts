@@ -5,6 +5,7 @@
  * reporting every assigned pod Running and Ready at once, with a unique IP.
  * Sessions share one gRPC connection per master.
  */
+import { setMaxListeners } from 'node:events';
 import { ApiObject } from '../../src/api/types';
 import { DispatcherClient } from '../../src/gen/node';
 import { NodeSession } from '../../src/node/session';
@@ -72,6 +73,8 @@ export class HollowNodes {
   readonly started = new Set<string>();
 
   constructor(opts: HollowNodeOptions) {
+    // One listener per node: thousands of them are expected, not a leak.
+    setMaxListeners(opts.count + 10, this.abort.signal);
     const prefix = opts.prefix ?? 'hollow';
     for (let i = 0; i < opts.count; i++) {
       const name = `${prefix}-${i}`;

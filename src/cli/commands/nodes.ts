@@ -5,6 +5,7 @@
  * refusing pods no controller would bring back unless --force, and waits
  * until they are gone.
  */
+import { status } from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { ApiObject } from '../../api/types';
 import { BatonClient, ClientError } from '../../client/cluster-client';
@@ -26,7 +27,7 @@ async function setUnschedulable(
       await client.update(JSON.stringify({ ...node, spec }));
       return true;
     } catch (e) {
-      if (!(e instanceof ClientError) || e.code !== 10 || attempt >= 5) throw e; // 10: ABORTED (conflict)
+      if (!(e instanceof ClientError) || e.code !== status.ABORTED || attempt >= 5) throw e;
     }
   }
 }
@@ -96,7 +97,7 @@ export function drain(): Command {
             });
             out(`evicting pod ${p.metadata.namespace}/${p.metadata.name}`);
           } catch (e) {
-            if (!(e instanceof ClientError) || e.code !== 5) throw e; // already gone
+            if (!(e instanceof ClientError) || e.code !== status.NOT_FOUND) throw e; // already gone
           }
         }
         const deadline = Date.now() + Number(opts.timeout) * 1000;
@@ -110,7 +111,7 @@ export function drain(): Command {
               ) as ApiObject;
               if (cur.metadata.uid !== p.metadata.uid) gone.add(p.metadata.uid!);
             } catch (e) {
-              if (!(e instanceof ClientError) || e.code !== 5) throw e;
+              if (!(e instanceof ClientError) || e.code !== status.NOT_FOUND) throw e;
               gone.add(p.metadata.uid!);
               out(`pod/${p.metadata.name} evicted`);
             }

@@ -239,11 +239,19 @@ function nodeLabels(node: Node): Record<string, string> {
     : { ...labels, [HOSTNAME_LABEL]: node.metadata.name };
 }
 
+/** The Ready condition's status; a node that has not reported one is not ready yet. */
+function readiness(node: Node): NodeInfo['ready'] {
+  for (const c of node.status?.conditions ?? []) if (c.type === 'Ready') return c.status;
+  return 'False';
+}
+
 export function newNodeInfo(node: Node): NodeInfo {
   const info: NodeInfo = {
     name: node.metadata.name,
     node,
     labels: nodeLabels(node),
+    ready: readiness(node),
+    cordoned: node.spec?.unschedulable === true,
     allocatable: nodeAllocatable(node),
     requested: { cpu: 0, memory: 0, pods: 0 },
     pods: new Map(),
@@ -258,6 +266,8 @@ export function updateNode(info: NodeInfo, node: Node): void {
   info.name = node.metadata.name;
   info.node = node;
   info.labels = nodeLabels(node);
+  info.ready = readiness(node);
+  info.cordoned = node.spec?.unschedulable === true;
   info.allocatable = nodeAllocatable(node);
 }
 

@@ -18,7 +18,7 @@ import { Change } from '../store/watch-hub';
 import { explainUnschedulable } from './explain';
 import { addPod, buildView, newNodeInfo, removePod, updateNode } from './node-info';
 import { defaultFilters, defaultScores } from './plugins';
-import { ClusterView, CycleState, FilterPlugin, NodeInfo, ScorePlugin } from './types';
+import { ClusterView, CycleState, FilterPlugin, NodeInfo, ScorePlugin, SKIP } from './types';
 
 const COMPONENT = 'default-scheduler';
 /** Pods naming another scheduler are left alone. */
@@ -250,7 +250,7 @@ export class Scheduler {
     if (all.length === 0)
       return { reasons: new Map(), message: explainUnschedulable(0, new Map()) };
     const state: CycleState = new Map();
-    for (const f of this.filters) f.preFilter?.(pod, view, state);
+    const filters = this.filters.filter((f) => f.preFilter?.(pod, view, state) !== SKIP);
     const wanted = this.feasibleToFind(all.length);
     const feasible: NodeInfo[] = [];
     const reasons = new Map<string, number>();
@@ -259,8 +259,8 @@ export class Scheduler {
     for (; i < all.length && feasible.length < wanted; i++) {
       const node = all[(start + i) % all.length];
       let reason: string | undefined;
-      for (const f of this.filters) {
-        reason = f.filter(pod, node, view, state);
+      for (let k = 0; k < filters.length; k++) {
+        reason = filters[k].filter(pod, node, view, state);
         if (reason !== undefined) break;
       }
       if (reason === undefined) feasible.push(node);
@@ -271,9 +271,11 @@ export class Scheduler {
       return { reasons, message: explainUnschedulable(all.length, reasons) };
     if (feasible.length === 1) return { node: feasible[0].name };
     const total = new Array<number>(feasible.length).fill(0);
+    const raw = new Array<number>(feasible.length);
     for (const s of this.scores) {
-      s.preScore?.(pod, feasible, view, state);
-      const raw = feasible.map((n) => s.score(pod, n, view, state));
+      // A skipped score would give every node the same points: no effect on the choice.
+      if (s.preScore?.(pod, feasible, view, state) === SKIP) continue;
+      for (let j = 0; j < feasible.length; j++) raw[j] = s.score(pod, feasible[j], view, state);
       s.normalize?.(raw, state);
       for (let j = 0; j < raw.length; j++) total[j] += raw[j] * s.weight;
     }

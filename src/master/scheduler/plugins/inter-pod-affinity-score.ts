@@ -8,7 +8,7 @@
  */
 import type { Pod } from '../../../api/schema';
 import { podFacts } from './pod-facts';
-import type { ClusterView, CycleState, ScorePlugin } from '../types';
+import { SKIP, type ClusterView, type CycleState, type ScorePlugin } from '../types';
 import { labelOf } from './label-match';
 import { normalizeMinMax } from './normalize';
 import { candidateNodes, clusterIndex, forEachGroupSelecting } from './cluster-index';
@@ -82,7 +82,9 @@ export const InterPodAffinityScore: ScorePlugin = {
   name: 'InterPodAffinityScore',
   weight: 2,
   preScore(pod, _nodes, view, state) {
-    state.set(KEY, topologyPoints(pod, view, state));
+    const tp = topologyPoints(pod, view, state);
+    if (tp.keys.length === 0) return SKIP;
+    state.set(KEY, tp);
   },
   score(pod, info, view, state) {
     const tp = stateOf(pod, view, state);

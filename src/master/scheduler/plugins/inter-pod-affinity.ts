@@ -8,7 +8,13 @@
  */
 import type { Pod } from '../../../api/schema';
 import { podFacts, type PodFacts } from './pod-facts';
-import type { ClusterView, CycleState, FilterPlugin, NodeInfo } from '../types';
+import {
+  SKIP,
+  type ClusterView,
+  type CycleState,
+  type FilterPlugin,
+  type NodeInfo,
+} from '../types';
 import { labelOf } from './label-match';
 import { candidateNodes, clusterIndex, forEachGroupSelecting } from './cluster-index';
 import { countSelected, podAffinityTerms, querySelects, type AffinityTerm } from './pod-query';
@@ -147,7 +153,10 @@ function satisfiesAntiAffinity(s: AffinityState, info: NodeInfo): boolean {
 export const InterPodAffinity: FilterPlugin = {
   name: 'InterPodAffinity',
   preFilter(pod, view, state) {
-    state.set(KEY, affinityState(pod, view, state));
+    const s = affinityState(pod, view, state);
+    if (s.affinityKeys.length + s.antiKeys.length + s.closedByExisting.keys.length === 0)
+      return SKIP;
+    state.set(KEY, s);
   },
   filter(pod, info, view, state) {
     const s = stateOf(pod, view, state);

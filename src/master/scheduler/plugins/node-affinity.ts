@@ -3,7 +3,7 @@
  * one of the required node affinity terms; the score adds the weights of
  * the preferred terms a node matches.
  */
-import type { FilterPlugin, ScorePlugin } from '../types';
+import { SKIP, type FilterPlugin, type ScorePlugin } from '../types';
 import { normalizeToMax } from './normalize';
 import {
   nodePlacement,
@@ -17,6 +17,9 @@ export const REASON_NODE_AFFINITY = "node(s) didn't match Pod's node affinity/se
 /** The placement is compiled once per pod object (node-selection's cache), so there is no per-cycle state. */
 export const NodeAffinity: FilterPlugin = {
   name: 'NodeAffinity',
+  preFilter(pod) {
+    return nodePlacement(pod).anyNode ? SKIP : undefined;
+  },
   filter(pod, info) {
     return placementAllows(nodePlacement(pod), info) ? undefined : REASON_NODE_AFFINITY;
   },
@@ -25,6 +28,9 @@ export const NodeAffinity: FilterPlugin = {
 export const NodeAffinityScore: ScorePlugin = {
   name: 'NodeAffinityScore',
   weight: 2,
+  preScore(pod) {
+    return preferredNodeTerms(pod).length === 0 ? SKIP : undefined;
+  },
   score(pod, info) {
     const preferred = preferredNodeTerms(pod);
     let sum = 0;

@@ -5,7 +5,7 @@
  */
 import type { Pod } from '../../../api/schema';
 import { podFacts } from './pod-facts';
-import type { CycleState, FilterPlugin, NodeInfo } from '../types';
+import { SKIP, type CycleState, type FilterPlugin, type NodeInfo } from '../types';
 
 export const REASON_PORTS = "node(s) didn't have free ports for the requested pod ports";
 
@@ -60,7 +60,9 @@ function conflicts(w: WantedPort, info: NodeInfo): boolean {
 export const NodePorts: FilterPlugin = {
   name: 'NodePorts',
   preFilter(pod, _view, state) {
-    state.set(KEY, wantedPorts(pod));
+    const wanted = wantedPorts(pod);
+    if (wanted.length === 0) return SKIP;
+    state.set(KEY, wanted);
   },
   filter(pod, info, _view, state) {
     if (info.hostPorts.size === 0) return undefined;

@@ -173,9 +173,18 @@ function hostPortsOf(pod: Pod): string[] {
   return out;
 }
 
+/** The last answer: a scheduling cycle asks about one pod once per node and score. */
+let lastPod: Pod | undefined;
+let lastFacts: PodFacts | undefined;
+
 export function podFacts(pod: Pod): PodFacts {
+  if (pod === lastPod) return lastFacts!;
   let f = factsCache.get(pod);
-  if (f !== undefined) return f;
+  if (f !== undefined) {
+    lastPod = pod;
+    lastFacts = f;
+    return f;
+  }
   const nonZero = requestsOf(pod, true);
   const namespace = pod.metadata.namespace ?? 'default';
   const labels = pod.metadata.labels ?? {};

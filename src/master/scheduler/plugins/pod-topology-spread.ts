@@ -6,7 +6,14 @@
  * pods. Domain counts are made once per cycle, so a node costs lookups only.
  */
 import type { Pod } from '../../../api/schema';
-import type { ClusterView, CycleState, FilterPlugin, NodeInfo, ScorePlugin } from '../types';
+import {
+  SKIP,
+  type ClusterView,
+  type CycleState,
+  type FilterPlugin,
+  type NodeInfo,
+  type ScorePlugin,
+} from '../types';
 import { labelOf } from './label-match';
 import { candidateNodes, clusterIndex } from './cluster-index';
 import { countSelected } from './pod-query';
@@ -95,7 +102,9 @@ function stateOf(pod: Pod, view: ClusterView, state: CycleState): SpreadState {
 export const PodTopologySpread: FilterPlugin = {
   name: 'PodTopologySpread',
   preFilter(pod, view, state) {
-    state.set(FILTER_KEY, filterState(pod, view, state));
+    const s = filterState(pod, view, state);
+    if (s.constraints.length === 0) return SKIP;
+    state.set(FILTER_KEY, s);
   },
   filter(pod, info, view, state) {
     const s = stateOf(pod, view, state);
@@ -144,7 +153,9 @@ export const PodTopologySpreadScore: ScorePlugin = {
   name: 'PodTopologySpreadScore',
   weight: 2,
   preScore(pod, nodes, view, state) {
-    state.set(SCORE_KEY, scoreState(pod, nodes, view, state));
+    const s = scoreState(pod, nodes, view, state);
+    if (s.constraints.length === 0) return SKIP;
+    state.set(SCORE_KEY, s);
   },
   score(pod, info, view, state) {
     let s = state.get(SCORE_KEY) as SpreadScoreState | undefined;

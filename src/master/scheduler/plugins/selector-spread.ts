@@ -8,7 +8,7 @@
  */
 import type { Pod } from '../../../api/schema';
 import { podFacts } from './pod-facts';
-import type { ClusterView, CycleState, NodeInfo, ScorePlugin } from '../types';
+import { SKIP, type ClusterView, type CycleState, type NodeInfo, type ScorePlugin } from '../types';
 import { clusterIndex, type NodeCounts } from './cluster-index';
 import { labelOf } from './label-match';
 
@@ -20,8 +20,20 @@ const LEGACY_REGION_LABEL = 'failure-domain.beta.kubernetes.io/region';
 /** kube-scheduler's weight of the zone spread against the node spread. */
 const ZONE_WEIGHTING = 2 / 3;
 
+/** Zone keys by node labels object (a node's labels are replaced, never changed in place). */
+const zoneKeys = new WeakMap<Record<string, string>, string>();
+
 /** Region and zone, as kube-scheduler's GetZoneKey; "" for a node in no zone. */
 export function zoneKey(labels: Record<string, string>): string {
+  let k = zoneKeys.get(labels);
+  if (k === undefined) {
+    k = computeZoneKey(labels);
+    zoneKeys.set(labels, k);
+  }
+  return k;
+}
+
+function computeZoneKey(labels: Record<string, string>): string {
   const zone = labelOf(labels, ZONE_LABEL) ?? labelOf(labels, LEGACY_ZONE_LABEL) ?? '';
   const region = labelOf(labels, REGION_LABEL) ?? labelOf(labels, LEGACY_REGION_LABEL) ?? '';
   return zone === '' && region === '' ? '' : `${region}:\x00:${zone}`;
@@ -65,7 +77,9 @@ export const SelectorSpread: ScorePlugin = {
   name: 'SelectorSpread',
   weight: 1,
   preScore(pod, nodes, view, state) {
-    state.set(KEY, spreadState(pod, nodes, view, state));
+    const s = spreadState(pod, nodes, view, state);
+    if (s.owner === undefined) return SKIP;
+    state.set(KEY, s);
   },
   score(pod, info, view, state) {
     let s = state.get(KEY) as SpreadState | undefined;
