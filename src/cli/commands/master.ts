@@ -19,7 +19,10 @@ export const masterConfigSchema = z.object({
     .optional(),
   logLevel: z.string().default('info'),
   tickMs: num().pipe(z.number().int().min(1)).default(50),
-  electionTicks: num().pipe(z.number().int().min(2)).default(10),
+  // 1 s before a follower campaigns (etcd's default) while heartbeats stay at
+  // 50 ms: at 500 ms a loaded two-core machine (GC pauses, a busy event loop)
+  // saw the leader step down for want of a quorum in the scheduler benchmark.
+  electionTicks: num().pipe(z.number().int().min(2)).default(20),
   admission: z.enum(['leader', 'local']).default('leader'),
   snapshotEntries: num().pipe(z.number().int().min(100)).default(10_000),
   nodeGracePeriodMs: num().pipe(z.number().int().min(100)).default(10_000),
@@ -58,8 +61,8 @@ export function masterCommand(): Command {
       'join an existing cluster through this master (with an empty data dir)',
     )
     .option('--log-level <level>', 'trace, debug, info, warn or error')
-    .option('--tick-ms <ms>', 'Raft tick (heartbeat every tick, election after 10 ticks)')
-    .option('--election-ticks <n>', 'ticks without a leader before an election')
+    .option('--tick-ms <ms>', 'Raft tick: a heartbeat every tick (default 50)')
+    .option('--election-ticks <n>', 'ticks without a leader before an election (default 20: 1 s, randomized up to 2 s)')
     .option(
       '--admission <where>',
       'leader: followers forward writes to the leader; local: admit here, Raft forwards the proposal',
