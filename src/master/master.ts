@@ -105,7 +105,12 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     peers: { ...opts.peers, [opts.id]: advertise },
     store: raftStore,
     transport,
-    stateMachine: store,
+    // Snapshots are captured at once and serialized off the Raft loop.
+    stateMachine: {
+      apply: (data, index, term) => store.apply(data, index, term),
+      snapshot: () => store.capture(),
+      restore: (data) => store.restore(data),
+    },
     bootstrap: opts.bootstrap && !opts.join ? Object.keys(opts.peers).map(Number) : undefined,
     logger: log,
     ...opts.raft,

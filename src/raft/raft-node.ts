@@ -33,7 +33,11 @@ import {
 export interface StateMachine {
   /** `term` is the entry's term: the term of the leader that appended it. */
   apply(data: Uint8Array, index: number, term: number): unknown;
-  /** The state as of the last applied entry. */
+  /**
+   * The state as of the last applied entry. It must be captured during the
+   * call; a promise may produce the bytes later (serializing a large state
+   * off the Raft loop).
+   */
   snapshot(): Uint8Array | Promise<Uint8Array>;
   restore(data: Uint8Array): void | Promise<void>;
 }
@@ -479,7 +483,7 @@ export class RaftNode implements TransportHandler {
         break;
       }
       this.raw.advance(rd);
-      await this.maybeSnapshot();
+      this.maybeSnapshot();
     }
   }
 
@@ -615,29 +619,34 @@ export class RaftNode implements TransportHandler {
 
   /**
    * Takes a snapshot every `snapshotEntries` applied entries. The state is
-   * captured here, in the loop, so it matches `applied` exactly; writing it
-   * goes on in the background so that Ready batches (and heartbeats) keep
-   * flowing while a large snapshot is fsynced.
+   * captured here, in the loop, so it matches `applied` exactly; serializing
+   * and writing it go on in the background so that Ready batches (and
+   * heartbeats) keep flowing while a large snapshot is made and fsynced.
    */
-  private async maybeSnapshot(): Promise<void> {
+  private maybeSnapshot(): void {
     const every = this.opts.snapshotEntries ?? 10_000;
     if (this.snapshotWrite || this.applied - this.snapshotIndex < every) return;
-    const app = await this.opts.stateMachine.snapshot();
     const index = this.applied;
-    const snap = this.storage.createSnapshot(
-      index,
-      this.confState,
-      encodeSnapshotData(this.peers, app),
-    );
-    const keep = this.opts.keepEntries ?? 5_000;
-    const compactTo = index - keep;
-    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+    const confState = this.confState; // replaced on change, never mutated
+    const peers = { ...this.peers };
+    const state = this.opts.stateMachine.snapshot();
     this.snapshotIndex = index;
     const started = this.clock.now();
-    this.snapshotWrite = this.opts.store
-      .saveSnapshot(snap)
+    const make = async (): Promise<Snapshot | undefined> => {
+      const app = await state;
+      if (this.stopped) return undefined;
+      // A snapshot from the leader may have overtaken this one meanwhile.
+      if (snapIndex(this.storage.snapshot()) >= index) return undefined;
+      const snap = this.storage.createSnapshot(index, confState, encodeSnapshotData(peers, app));
+      const compactTo = index - (this.opts.keepEntries ?? 5_000);
+      if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+      return snap;
+    };
+    this.snapshotWrite = make()
+      .then((snap) => snap && this.opts.store.saveSnapshot(snap).then(() => snap))
       .then(
-        () =>
+        (snap) =>
+          snap &&
           this.log.info(
             { index, bytes: snap.data.length, ms: Math.round(this.clock.now() - started) },
             'snapshot taken',

@@ -44,17 +44,29 @@ export function parseSnapshotFileName(name: string): SnapshotFileId | undefined 
 export async function writeSnapshotFile(dir: string, snap: Snapshot): Promise<string> {
   const meta = snap.metadata;
   const name = snapshotFileName({ term: meta?.term ?? 0, index: meta?.index ?? 0 });
-  const payload = Snapshot.encode(snap).finish();
+  // The payload is the encoded Snapshot message, written as its parts (the
+  // metadata, then field 1's tag and length, then the data itself) rather
+  // than encoded into one more copy of a possibly 100 MB state.
+  const data = snap.data;
+  const head = Snapshot.encode({ data: Buffer.alloc(0), metadata: snap.metadata }).finish();
+  const dataHead = Buffer.from([0x0a, ...varint(data.length)]); // field 1, length-delimited
+  const parts: Uint8Array[] = data.length > 0 ? [head, dataHead, data] : [head];
+  let crc = 0;
+  let length = 0;
+  for (const p of parts) {
+    crc = crc32c(p, crc);
+    length += p.length;
+  }
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   MAGIC.copy(header, 0);
-  header.writeUInt32BE(payload.length, MAGIC.length);
-  header.writeUInt32BE(crc32c(payload), MAGIC.length + 4);
+  header.writeUInt32BE(length, MAGIC.length);
+  header.writeUInt32BE(crc, MAGIC.length + 4);
 
   const tmp = path.join(dir, name + TMP_SUFFIX);
   const fh = await open(tmp, 'w');
   try {
     await writeAll(fh, header);
-    await writeAll(fh, payload);
+    for (const p of parts) await writeAll(fh, p);
     await fh.sync();
   } finally {
     await fh.close();
@@ -149,6 +161,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** A protobuf base-128 varint. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return out;
 }
 
 async function writeAll(fh: Awaited<ReturnType<typeof open>>, buf: Uint8Array): Promise<void> {

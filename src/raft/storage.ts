@@ -133,7 +133,9 @@ export class MemoryStorage implements Storage {
 
   /**
    * Records a snapshot of the state machine as of index `i` (which must be
-   * applied). Entries are kept; call `compact` to drop them.
+   * applied). Entries are kept; call `compact` to drop them. The storage
+   * keeps `data` itself (no copy: a snapshot may be 100 MB): the caller
+   * must not change it afterwards.
    */
   createSnapshot(i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     if (i <= snapIndex(this.snap)) {
@@ -147,7 +149,7 @@ export class MemoryStorage implements Storage {
     }
     const offset = this.ents[0].index;
     this.snap = {
-      data: Buffer.from(data),
+      data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), // a view
       metadata: {
         index: i,
         term: this.ents[i - offset].term,

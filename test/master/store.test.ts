@@ -479,3 +479,33 @@ describe('store: commands of the leader loops', () => {
     );
   });
 });
+
+describe('master store: snapshots for Raft', () => {
+  it('captures the state when asked and serializes it later, in slices', async () => {
+    const s = new ClusterStore();
+    const cmds: Command[] = [{ op: 'create', object: ns('default') }];
+    for (let i = 0; i < 4500; i++) cmds.push({ op: 'create', object: cm(`c${i}`, { i: `${i}` }) });
+    run(s, cmds);
+    const expected = new ClusterStore();
+    expected.restore(s.snapshot());
+    const captured = s.capture();
+    // Changes after the capture are not in it.
+    run(s, [
+      { op: 'create', object: cm('later') },
+      {
+        op: 'delete',
+        kind: 'ConfigMap',
+        namespace: 'default',
+        name: 'c7',
+        propagation: 'Background',
+      },
+    ]);
+    const c = new ClusterStore();
+    c.restore(await captured);
+    assert.equal(c.revision, expected.revision);
+    assert.ok(Buffer.from(c.snapshot()).equals(Buffer.from(expected.snapshot())));
+    assert.equal(c.get('ConfigMap', 'default', 'later'), undefined);
+    assert.ok(c.get('ConfigMap', 'default', 'c7'));
+    assert.equal(c.list({ kind: 'ConfigMap' }).length, 4500);
+  });
+});

@@ -62,7 +62,10 @@ export function masterCommand(): Command {
     )
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--tick-ms <ms>', 'Raft tick: a heartbeat every tick (default 50)')
-    .option('--election-ticks <n>', 'ticks without a leader before an election (default 20: 1 s, randomized up to 2 s)')
+    .option(
+      '--election-ticks <n>',
+      'ticks without a leader before an election (default 20: 1 s, randomized up to 2 s)',
+    )
     .option(
       '--admission <where>',
       'leader: followers forward writes to the leader; local: admit here, Raft forwards the proposal',

@@ -18,6 +18,11 @@ interface Undo {
  * Apply is deterministic — no clock, no randomness, no I/O — so every
  * master holds the same objects and produces the same snapshot bytes.
  */
+/** Objects serialized per slice of a snapshot capture. */
+const CAPTURE_SLICE = 2000;
+const COMMA = Buffer.from(',');
+const TAIL = Buffer.from(']}');
+
 export class ClusterStore implements StateMachine {
   readonly objects = new ObjectIndex();
   readonly watch: WatchHub;
@@ -102,6 +107,32 @@ export class ClusterStore implements StateMachine {
   snapshot(): Uint8Array {
     const parts = this.objects.all().map((s) => s.json);
     return Buffer.from(`{"revision":${this.rev},"objects":[${parts.join(',')}]}`);
+  }
+
+  /**
+   * The state for a Raft snapshot: captured now (stored JSON is never
+   * changed in place, so holding the strings is a consistent copy), then
+   * serialized in slices that yield to the event loop. Serialized at once,
+   * a 100 MB state held a loaded leader's event loop for over a second, long
+   * enough for the followers to elect another (seen in bench:scheduler).
+   * Objects come in no particular order; restore does not care.
+   */
+  capture(): Promise<Uint8Array> {
+    const parts: string[] = [];
+    for (const s of this.objects.values()) parts.push(s.json);
+    const head = Buffer.from(`{"revision":${this.rev},"objects":[`);
+    return (async () => {
+      const chunks: Buffer[] = [head];
+      for (let i = 0; i < parts.length; i += CAPTURE_SLICE) {
+        if (i > 0) {
+          chunks.push(COMMA);
+          await new Promise((r) => setImmediate(r));
+        }
+        chunks.push(Buffer.from(parts.slice(i, i + CAPTURE_SLICE).join(',')));
+      }
+      chunks.push(TAIL);
+      return Buffer.concat(chunks);
+    })();
   }
 
   restore(data: Uint8Array): void {

@@ -102,6 +102,11 @@ export class ObjectIndex {
   }
 
   /** Every object, in key order (for snapshots: deterministic bytes). */
+  /** Every object, in no particular order (cheaper than `all`). */
+  values(): IterableIterator<StoredObject> {
+    return this.objects.values();
+  }
+
   all(): StoredObject[] {
     return [...this.objects.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
