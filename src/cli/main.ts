@@ -3,6 +3,7 @@ import { ClientError } from '../client/cluster-client';
 import { ConfigError } from '../common/config';
 import { VERSION } from '../common/version';
 import { masterCommand } from './commands/master';
+import { nodeCommand } from './commands/node';
 import {
   applyCommand,
   clusterCommand,
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .exitOverride();
   for (const c of [
     masterCommand(),
+    nodeCommand(),
     applyCommand(),
     getCommand(),
     describeCommand(),

@@ -137,7 +137,15 @@ export class NodeSession {
             break;
         }
       });
-      call.on('error', () => finish());
+      call.on('error', (err: grpc.ServiceError) => {
+        // Our own cancel (redirect, stop) is not worth a word; anything else is.
+        if (err.code !== grpc.status.CANCELLED)
+          this.log.warn(
+            { address, code: grpc.status[err.code], err: err.details },
+            'session failed',
+          );
+        finish();
+      });
       call.on('end', () => finish());
       call.write({
         msg: {
