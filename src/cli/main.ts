@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { ClientError } from '../client/cluster-client';
 import { ConfigError } from '../common/config';
 import { VERSION } from '../common/version';
+import { execCommand } from './commands/exec';
+import { logsCommand } from './commands/logs';
 import { masterCommand } from './commands/master';
 import { nodeCommand } from './commands/node';
 import {
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
     getCommand(),
     describeCommand(),
     deleteCommand(),
+    logsCommand(),
+    execCommand(),
     clusterCommand(),
     cordon(),
     uncordon(),
@@ -63,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end through here with exit code 0.
       return err.exitCode;
     }
-    if (err instanceof ReportedError) return 1;
+    if (err instanceof ReportedError) return err.exitCode;
     if (err instanceof ClientError) {
       // Unreachable masters are not an answer "from the server".
       const unreachable = err.message.startsWith('no master answered');

@@ -8,22 +8,20 @@ import {
   GetResponse,
   ListRequest,
   ListResponse,
+  PodExecStart,
+  PodLogChunk,
+  PodLogsRequest,
   PropagationPolicy,
   WatchEvent,
   WatchRequest,
   WriteResponse,
 } from '../gen/api';
+import { ClientError } from './client-error';
+import { ExecIo, ExecTarget, execAttempt, noAnswer } from './exec-stream';
 
-/** A failed call: the gRPC status and the server's message (or which masters could not be reached). */
-export class ClientError extends Error {
-  constructor(
-    readonly code: grpc.status,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ClientError';
-  }
-}
+export type { ExecIo, ExecTarget };
+
+export { ClientError };
 
 export interface ClientOptions {
   /** How long one call may take, over every retry. */
@@ -127,6 +125,109 @@ export class BatonClient {
         if ((attempt + 1) % this.clients.length === 0)
           await sleep(Math.min(1000, 100 * (attempt + 1)));
       }
+    }
+  }
+
+  /**
+   * After a stream failed before its master answered (masters send headers
+   * at once): moves on to the next master, waiting after each full round,
+   * or throws once out of time or of rounds. Streams are never retried
+   * after that: the output so far cannot be taken back.
+   */
+  private async nextMaster(
+    i: number,
+    e: grpc.ServiceError,
+    attempt: number,
+    deadline: number,
+    tried: Map<string, string>,
+  ): Promise<void> {
+    if (!retriable(e.code)) throw new ClientError(e.code, e.details || e.message);
+    if (!tried.has(this.servers[i])) tried.set(this.servers[i], e.details || e.message);
+    if (Date.now() >= deadline || attempt + 1 >= 3 * this.clients.length) {
+      const list = [...tried].map(([s, why]) => `${s} (${why})`).join(', ');
+      throw new ClientError(e.code, `no master answered: tried ${list}`);
+    }
+    this.current = (i + 1) % this.clients.length;
+    if ((attempt + 1) % this.clients.length === 0) await sleep(Math.min(1000, 100 * (attempt + 1)));
+  }
+
+  /** How long a master may take to answer a stream with its headers before the next one is tried. */
+  private answerMs(deadline: number): number {
+    return Math.max(1, Math.min(deadline - Date.now(), Math.max(2000, this.timeoutMs / 2)));
+  }
+
+  /**
+   * A container's output (`baton logs`), as the node's runtime gives it.
+   * `tailLines` defaults to all (-1). With `follow`, it runs until `signal`
+   * aborts (or the consumer stops iterating), which also stops the stream
+   * on the node.
+   */
+  async *logs(
+    req: Partial<PodLogsRequest> & { name: string },
+    signal?: AbortSignal,
+  ): AsyncGenerator<Buffer> {
+    const full: PodLogsRequest = {
+      namespace: '',
+      container: '',
+      follow: false,
+      tailLines: -1,
+      previous: false,
+      ...req,
+    };
+    const deadline = Date.now() + this.timeoutMs;
+    const tried = new Map<string, string>();
+    for (let attempt = 0; !signal?.aborted; attempt++) {
+      const i = this.current;
+      const stream = this.clients[i].logs(full);
+      let started = false;
+      let silent = false;
+      stream.on('metadata', () => (started = true));
+      const timer = setTimeout(() => {
+        if (started) return;
+        silent = true;
+        stream.cancel();
+      }, this.answerMs(deadline));
+      const onAbort = () => stream.cancel();
+      signal?.addEventListener('abort', onAbort);
+      try {
+        for await (const chunk of stream as AsyncIterable<PodLogChunk>) {
+          started = true;
+          yield chunk.data;
+        }
+        return;
+      } catch (err) {
+        if (signal?.aborted) return;
+        const e = err as grpc.ServiceError;
+        if (started) throw new ClientError(e.code, e.details || e.message);
+        const why = silent ? noAnswer() : e;
+        await this.nextMaster(i, why, attempt, deadline, tried);
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        stream.cancel();
+      }
+    }
+  }
+
+  /**
+   * Runs a command in a pod's container (`baton exec`): its stdout and
+   * stderr are written to `io`, `io.stdin` (if any) is forwarded, and the
+   * result is the command's exit code.
+   */
+  async exec(target: ExecTarget, io: ExecIo): Promise<number> {
+    const start: PodExecStart = {
+      namespace: '',
+      container: '',
+      ...target,
+      stdin: io.stdin !== undefined,
+    };
+    const deadline = Date.now() + this.timeoutMs;
+    const tried = new Map<string, string>();
+    for (let attempt = 0; ; attempt++) {
+      const i = this.current;
+      const r = await execAttempt(this.clients[i], start, io, this.answerMs(deadline));
+      if ('exitCode' in r) return r.exitCode;
+      await this.nextMaster(i, r.unreachable, attempt, deadline, tried);
     }
   }
 

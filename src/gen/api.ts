@@ -9,9 +9,11 @@ import {
   type CallOptions,
   ChannelCredentials,
   Client,
+  ClientDuplexStream,
   type ClientOptions,
   ClientReadableStream,
   type ClientUnaryCall,
+  handleBidiStreamingCall,
   handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -189,6 +191,50 @@ export interface JoinRequest {
   /** The new master's Raft id (unused in the cluster) and address (host:port). */
   id: number;
   address: string;
+}
+
+/** `baton logs`: the output of a pod's container, streamed from its node. */
+export interface PodLogsRequest {
+  namespace: string;
+  name: string;
+  /** Empty: the pod's only container (an error naming the choices when it has several). */
+  container: string;
+  follow: boolean;
+  /** Only the last N lines; negative for all. */
+  tailLines: number;
+  previous: boolean;
+}
+
+export interface PodLogChunk {
+  data: Buffer;
+}
+
+export interface PodExecStart {
+  namespace: string;
+  name: string;
+  container: string;
+  command: string[];
+  stdin: boolean;
+}
+
+/** `baton exec`: the first message starts the command, then stdin follows. */
+export interface PodExecInput {
+  msg?:
+    | { $case: 'start'; value: PodExecStart }
+    | { $case: 'stdin'; value: Buffer }
+    | {
+        $case: 'closeStdin';
+        value: boolean;
+      }
+    | undefined;
+}
+
+export interface PodExecOutput {
+  msg?:
+    | { $case: 'stdout'; value: Buffer }
+    | { $case: 'stderr'; value: Buffer }
+    | { $case: 'exitCode'; value: number }
+    | undefined;
 }
 
 function createBaseVersionRequest(): VersionRequest {
@@ -1554,6 +1600,414 @@ export const JoinRequest = {
   },
 };
 
+function createBasePodLogsRequest(): PodLogsRequest {
+  return { namespace: '', name: '', container: '', follow: false, tailLines: 0, previous: false };
+}
+
+export const PodLogsRequest = {
+  encode(message: PodLogsRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.namespace !== '') {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== '') {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.container !== '') {
+      writer.uint32(26).string(message.container);
+    }
+    if (message.follow !== false) {
+      writer.uint32(32).bool(message.follow);
+    }
+    if (message.tailLines !== 0) {
+      writer.uint32(40).int32(message.tailLines);
+    }
+    if (message.previous !== false) {
+      writer.uint32(48).bool(message.previous);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodLogsRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodLogsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.container = reader.string();
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.follow = reader.bool();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.tailLines = reader.int32();
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.previous = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodLogsRequest>, I>>(base?: I): PodLogsRequest {
+    return PodLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodLogsRequest>, I>>(object: I): PodLogsRequest {
+    const message = createBasePodLogsRequest();
+    message.namespace = object.namespace ?? '';
+    message.name = object.name ?? '';
+    message.container = object.container ?? '';
+    message.follow = object.follow ?? false;
+    message.tailLines = object.tailLines ?? 0;
+    message.previous = object.previous ?? false;
+    return message;
+  },
+};
+
+function createBasePodLogChunk(): PodLogChunk {
+  return { data: Buffer.alloc(0) };
+}
+
+export const PodLogChunk = {
+  encode(message: PodLogChunk, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodLogChunk {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodLogChunk();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.data = reader.bytes() as Buffer;
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodLogChunk>, I>>(base?: I): PodLogChunk {
+    return PodLogChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodLogChunk>, I>>(object: I): PodLogChunk {
+    const message = createBasePodLogChunk();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBasePodExecStart(): PodExecStart {
+  return { namespace: '', name: '', container: '', command: [], stdin: false };
+}
+
+export const PodExecStart = {
+  encode(message: PodExecStart, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.namespace !== '') {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== '') {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.container !== '') {
+      writer.uint32(26).string(message.container);
+    }
+    for (const v of message.command) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.stdin !== false) {
+      writer.uint32(40).bool(message.stdin);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodExecStart {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodExecStart();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.container = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.command.push(reader.string());
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.stdin = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodExecStart>, I>>(base?: I): PodExecStart {
+    return PodExecStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodExecStart>, I>>(object: I): PodExecStart {
+    const message = createBasePodExecStart();
+    message.namespace = object.namespace ?? '';
+    message.name = object.name ?? '';
+    message.container = object.container ?? '';
+    message.command = object.command?.map((e) => e) || [];
+    message.stdin = object.stdin ?? false;
+    return message;
+  },
+};
+
+function createBasePodExecInput(): PodExecInput {
+  return { msg: undefined };
+}
+
+export const PodExecInput = {
+  encode(message: PodExecInput, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    switch (message.msg?.$case) {
+      case 'start':
+        PodExecStart.encode(message.msg.value, writer.uint32(10).fork()).ldelim();
+        break;
+      case 'stdin':
+        writer.uint32(18).bytes(message.msg.value);
+        break;
+      case 'closeStdin':
+        writer.uint32(24).bool(message.msg.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodExecInput {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodExecInput();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.msg = { $case: 'start', value: PodExecStart.decode(reader, reader.uint32()) };
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.msg = { $case: 'stdin', value: reader.bytes() as Buffer };
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.msg = { $case: 'closeStdin', value: reader.bool() };
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodExecInput>, I>>(base?: I): PodExecInput {
+    return PodExecInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodExecInput>, I>>(object: I): PodExecInput {
+    const message = createBasePodExecInput();
+    if (
+      object.msg?.$case === 'start' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'start', value: PodExecStart.fromPartial(object.msg.value) };
+    }
+    if (
+      object.msg?.$case === 'stdin' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'stdin', value: object.msg.value };
+    }
+    if (
+      object.msg?.$case === 'closeStdin' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'closeStdin', value: object.msg.value };
+    }
+    return message;
+  },
+};
+
+function createBasePodExecOutput(): PodExecOutput {
+  return { msg: undefined };
+}
+
+export const PodExecOutput = {
+  encode(message: PodExecOutput, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    switch (message.msg?.$case) {
+      case 'stdout':
+        writer.uint32(10).bytes(message.msg.value);
+        break;
+      case 'stderr':
+        writer.uint32(18).bytes(message.msg.value);
+        break;
+      case 'exitCode':
+        writer.uint32(24).int32(message.msg.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodExecOutput {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodExecOutput();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.msg = { $case: 'stdout', value: reader.bytes() as Buffer };
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.msg = { $case: 'stderr', value: reader.bytes() as Buffer };
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.msg = { $case: 'exitCode', value: reader.int32() };
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodExecOutput>, I>>(base?: I): PodExecOutput {
+    return PodExecOutput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodExecOutput>, I>>(object: I): PodExecOutput {
+    const message = createBasePodExecOutput();
+    if (
+      object.msg?.$case === 'stdout' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'stdout', value: object.msg.value };
+    }
+    if (
+      object.msg?.$case === 'stderr' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'stderr', value: object.msg.value };
+    }
+    if (
+      object.msg?.$case === 'exitCode' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'exitCode', value: object.msg.value };
+    }
+    return message;
+  },
+};
+
 export type ClusterService = typeof ClusterService;
 export const ClusterService = {
   version: {
@@ -1652,6 +2106,25 @@ export const ClusterService = {
       Buffer.from(ClusterStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => ClusterStatusResponse.decode(value),
   },
+  /** Streamed through the master from the pod's node. */
+  logs: {
+    path: '/baton.api.Cluster/Logs',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: PodLogsRequest) => Buffer.from(PodLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => PodLogsRequest.decode(value),
+    responseSerialize: (value: PodLogChunk) => Buffer.from(PodLogChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => PodLogChunk.decode(value),
+  },
+  exec: {
+    path: '/baton.api.Cluster/Exec',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: PodExecInput) => Buffer.from(PodExecInput.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => PodExecInput.decode(value),
+    responseSerialize: (value: PodExecOutput) => Buffer.from(PodExecOutput.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => PodExecOutput.decode(value),
+  },
 } as const;
 
 export interface ClusterServer extends UntypedServiceImplementation {
@@ -1666,6 +2139,9 @@ export interface ClusterServer extends UntypedServiceImplementation {
   status: handleUnaryCall<ClusterStatusRequest, ClusterStatusResponse>;
   /** Adds a master: it joins as a learner, catches up, then becomes a voter. */
   join: handleUnaryCall<JoinRequest, ClusterStatusResponse>;
+  /** Streamed through the master from the pod's node. */
+  logs: handleServerStreamingCall<PodLogsRequest, PodLogChunk>;
+  exec: handleBidiStreamingCall<PodExecInput, PodExecOutput>;
 }
 
 export interface ClusterClient extends Client {
@@ -1811,6 +2287,19 @@ export interface ClusterClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
   ): ClientUnaryCall;
+  /** Streamed through the master from the pod's node. */
+  logs(request: PodLogsRequest, options?: Partial<CallOptions>): ClientReadableStream<PodLogChunk>;
+  logs(
+    request: PodLogsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<PodLogChunk>;
+  exec(): ClientDuplexStream<PodExecInput, PodExecOutput>;
+  exec(options: Partial<CallOptions>): ClientDuplexStream<PodExecInput, PodExecOutput>;
+  exec(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<PodExecInput, PodExecOutput>;
 }
 
 export const ClusterClient = makeGenericClientConstructor(

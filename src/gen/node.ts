@@ -11,7 +11,9 @@ import {
   Client,
   ClientDuplexStream,
   type ClientOptions,
+  ClientReadableStream,
   handleBidiStreamingCall,
+  handleServerStreamingCall,
   makeGenericClientConstructor,
   Metadata,
   type UntypedServiceImplementation,
@@ -102,6 +104,47 @@ export interface LeaderMessage {
         $case: 'notLeader';
         value: NotLeader;
       }
+    | undefined;
+}
+
+export interface LogsRequest {
+  podUid: string;
+  container: string;
+  follow: boolean;
+  /** Only the last N lines; negative for all. */
+  tailLines: number;
+  /** The previous (exited) attempt of the container rather than the current one. */
+  previous: boolean;
+}
+
+export interface LogChunk {
+  data: Buffer;
+}
+
+export interface ExecStart {
+  podUid: string;
+  container: string;
+  command: string[];
+  /** Forward the caller's stdin. */
+  stdin: boolean;
+}
+
+export interface ExecInput {
+  msg?:
+    | { $case: 'start'; value: ExecStart }
+    | { $case: 'stdin'; value: Buffer }
+    | {
+        $case: 'closeStdin';
+        value: boolean;
+      }
+    | undefined;
+}
+
+export interface ExecOutput {
+  msg?:
+    | { $case: 'stdout'; value: Buffer }
+    | { $case: 'stderr'; value: Buffer }
+    | { $case: 'exitCode'; value: number }
     | undefined;
 }
 
@@ -750,6 +793,392 @@ export const LeaderMessage = {
   },
 };
 
+function createBaseLogsRequest(): LogsRequest {
+  return { podUid: '', container: '', follow: false, tailLines: 0, previous: false };
+}
+
+export const LogsRequest = {
+  encode(message: LogsRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.podUid !== '') {
+      writer.uint32(10).string(message.podUid);
+    }
+    if (message.container !== '') {
+      writer.uint32(18).string(message.container);
+    }
+    if (message.follow !== false) {
+      writer.uint32(24).bool(message.follow);
+    }
+    if (message.tailLines !== 0) {
+      writer.uint32(32).int32(message.tailLines);
+    }
+    if (message.previous !== false) {
+      writer.uint32(40).bool(message.previous);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): LogsRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseLogsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.podUid = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.container = reader.string();
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.follow = reader.bool();
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.tailLines = reader.int32();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.previous = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<LogsRequest>, I>>(base?: I): LogsRequest {
+    return LogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogsRequest>, I>>(object: I): LogsRequest {
+    const message = createBaseLogsRequest();
+    message.podUid = object.podUid ?? '';
+    message.container = object.container ?? '';
+    message.follow = object.follow ?? false;
+    message.tailLines = object.tailLines ?? 0;
+    message.previous = object.previous ?? false;
+    return message;
+  },
+};
+
+function createBaseLogChunk(): LogChunk {
+  return { data: Buffer.alloc(0) };
+}
+
+export const LogChunk = {
+  encode(message: LogChunk, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): LogChunk {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseLogChunk();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.data = reader.bytes() as Buffer;
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<LogChunk>, I>>(base?: I): LogChunk {
+    return LogChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogChunk>, I>>(object: I): LogChunk {
+    const message = createBaseLogChunk();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseExecStart(): ExecStart {
+  return { podUid: '', container: '', command: [], stdin: false };
+}
+
+export const ExecStart = {
+  encode(message: ExecStart, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.podUid !== '') {
+      writer.uint32(10).string(message.podUid);
+    }
+    if (message.container !== '') {
+      writer.uint32(18).string(message.container);
+    }
+    for (const v of message.command) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.stdin !== false) {
+      writer.uint32(32).bool(message.stdin);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ExecStart {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseExecStart();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.podUid = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.container = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.command.push(reader.string());
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.stdin = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ExecStart>, I>>(base?: I): ExecStart {
+    return ExecStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecStart>, I>>(object: I): ExecStart {
+    const message = createBaseExecStart();
+    message.podUid = object.podUid ?? '';
+    message.container = object.container ?? '';
+    message.command = object.command?.map((e) => e) || [];
+    message.stdin = object.stdin ?? false;
+    return message;
+  },
+};
+
+function createBaseExecInput(): ExecInput {
+  return { msg: undefined };
+}
+
+export const ExecInput = {
+  encode(message: ExecInput, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    switch (message.msg?.$case) {
+      case 'start':
+        ExecStart.encode(message.msg.value, writer.uint32(10).fork()).ldelim();
+        break;
+      case 'stdin':
+        writer.uint32(18).bytes(message.msg.value);
+        break;
+      case 'closeStdin':
+        writer.uint32(24).bool(message.msg.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ExecInput {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseExecInput();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.msg = { $case: 'start', value: ExecStart.decode(reader, reader.uint32()) };
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.msg = { $case: 'stdin', value: reader.bytes() as Buffer };
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.msg = { $case: 'closeStdin', value: reader.bool() };
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ExecInput>, I>>(base?: I): ExecInput {
+    return ExecInput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecInput>, I>>(object: I): ExecInput {
+    const message = createBaseExecInput();
+    if (
+      object.msg?.$case === 'start' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'start', value: ExecStart.fromPartial(object.msg.value) };
+    }
+    if (
+      object.msg?.$case === 'stdin' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'stdin', value: object.msg.value };
+    }
+    if (
+      object.msg?.$case === 'closeStdin' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'closeStdin', value: object.msg.value };
+    }
+    return message;
+  },
+};
+
+function createBaseExecOutput(): ExecOutput {
+  return { msg: undefined };
+}
+
+export const ExecOutput = {
+  encode(message: ExecOutput, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    switch (message.msg?.$case) {
+      case 'stdout':
+        writer.uint32(10).bytes(message.msg.value);
+        break;
+      case 'stderr':
+        writer.uint32(18).bytes(message.msg.value);
+        break;
+      case 'exitCode':
+        writer.uint32(24).int32(message.msg.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ExecOutput {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseExecOutput();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.msg = { $case: 'stdout', value: reader.bytes() as Buffer };
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.msg = { $case: 'stderr', value: reader.bytes() as Buffer };
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.msg = { $case: 'exitCode', value: reader.int32() };
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ExecOutput>, I>>(base?: I): ExecOutput {
+    return ExecOutput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecOutput>, I>>(object: I): ExecOutput {
+    const message = createBaseExecOutput();
+    if (
+      object.msg?.$case === 'stdout' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'stdout', value: object.msg.value };
+    }
+    if (
+      object.msg?.$case === 'stderr' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'stderr', value: object.msg.value };
+    }
+    if (
+      object.msg?.$case === 'exitCode' &&
+      object.msg?.value !== undefined &&
+      object.msg?.value !== null
+    ) {
+      message.msg = { $case: 'exitCode', value: object.msg.value };
+    }
+    return message;
+  },
+};
+
 export type DispatcherService = typeof DispatcherService;
 export const DispatcherService = {
   session: {
@@ -786,6 +1215,61 @@ export const DispatcherClient = makeGenericClientConstructor(
     options?: Partial<ClientOptions>,
   ): DispatcherClient;
   service: typeof DispatcherService;
+  serviceName: string;
+};
+
+export type NodeApiService = typeof NodeApiService;
+export const NodeApiService = {
+  logs: {
+    path: '/baton.node.NodeApi/Logs',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: LogsRequest) => Buffer.from(LogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => LogsRequest.decode(value),
+    responseSerialize: (value: LogChunk) => Buffer.from(LogChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => LogChunk.decode(value),
+  },
+  exec: {
+    path: '/baton.node.NodeApi/Exec',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: ExecInput) => Buffer.from(ExecInput.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ExecInput.decode(value),
+    responseSerialize: (value: ExecOutput) => Buffer.from(ExecOutput.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ExecOutput.decode(value),
+  },
+} as const;
+
+export interface NodeApiServer extends UntypedServiceImplementation {
+  logs: handleServerStreamingCall<LogsRequest, LogChunk>;
+  exec: handleBidiStreamingCall<ExecInput, ExecOutput>;
+}
+
+export interface NodeApiClient extends Client {
+  logs(request: LogsRequest, options?: Partial<CallOptions>): ClientReadableStream<LogChunk>;
+  logs(
+    request: LogsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<LogChunk>;
+  exec(): ClientDuplexStream<ExecInput, ExecOutput>;
+  exec(options: Partial<CallOptions>): ClientDuplexStream<ExecInput, ExecOutput>;
+  exec(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<ExecInput, ExecOutput>;
+}
+
+export const NodeApiClient = makeGenericClientConstructor(
+  NodeApiService,
+  'baton.node.NodeApi',
+) as unknown as {
+  new (
+    address: string,
+    credentials: ChannelCredentials,
+    options?: Partial<ClientOptions>,
+  ): NodeApiClient;
+  service: typeof NodeApiService;
   serviceName: string;
 };
 

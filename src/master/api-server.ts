@@ -22,6 +22,7 @@ import {
   WatchRequest,
   WriteResponse,
 } from '../gen/api';
+import { NodeApiClient } from '../gen/node';
 import { RaftNode } from '../raft/raft-node';
 import { RaftError } from '../raft/types';
 import {
@@ -33,6 +34,7 @@ import {
   validateJson,
 } from './admission';
 import { ApiError, storeError } from './api-error';
+import { proxyExec, proxyLogs } from './pod-streams';
 import { Command, CommandResult, encodeCommand } from './store/commands';
 import { ClusterStore, describe } from './store/cluster-store';
 import { Query, StoredObject } from './store/object-index';
@@ -60,6 +62,8 @@ export interface ApiServerDeps {
   admission?: 'leader' | 'local';
   /** A client for another master's API, by address (the leader's, to forward writes). */
   peerClient(address: string): ClusterClient;
+  /** A client for a node's API, by address (for logs and exec). */
+  nodeClient(address: string): NodeApiClient;
 }
 
 function toApiError(err: unknown, node: RaftNode): ApiError {
@@ -391,6 +395,10 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
       await node.addMember(req.id, req.address);
       return statusOf(node, store);
     }),
+
+    // Served by any master from its own store: no leader needed.
+    logs: (call) => proxyLogs(deps, call),
+    exec: (call) => proxyExec(deps, call),
   };
 }
 

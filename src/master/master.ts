@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../common/log';
 import { ClusterClient, ClusterService, ClusterStatusResponse } from '../gen/api';
-import { DispatcherService } from '../gen/node';
+import { DispatcherService, NodeApiClient } from '../gen/node';
 import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../raft/grpc-transport';
 import { LevelDbStore } from '../raft/leveldb-store';
 import { RaftNode, RaftNodeOptions } from '../raft/raft-node';
@@ -126,6 +126,22 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       );
     return c;
   };
+  const nodeClients = new Map<string, NodeApiClient>();
+  const nodeClient = (address: string) => {
+    let c = nodeClients.get(address);
+    if (!c)
+      nodeClients.set(
+        address,
+        // Plaintext until nodes get certificates (mutual TLS comes with node join tokens).
+        (c = new NodeApiClient(address, grpc.credentials.createInsecure(), {
+          ...CLIENT_OPTIONS,
+          // A node back after a restart is reached again within a second.
+          'grpc.initial_reconnect_backoff_ms': 100,
+          'grpc.max_reconnect_backoff_ms': 1000,
+        })),
+      );
+    return c;
+  };
   const server = new grpc.Server({ ...RAFT_SERVER_OPTIONS, 'grpc.max_send_message_length': -1 });
   transport.register(server);
   server.addService(
@@ -136,6 +152,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       env: realAdmissionEnv,
       log,
       peerClient,
+      nodeClient,
       admission: opts.admission,
     }),
   );
@@ -205,6 +222,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       ]);
       server.forceShutdown();
       for (const c of clients.values()) c.close();
+      for (const c of nodeClients.values()) c.close();
       await transport.close();
       await raftStore.close();
     },

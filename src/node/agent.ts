@@ -1,31 +1,46 @@
 /**
  * The node daemon's core: its session with the leader (NodeSession) gives
- * the assigned pods; a sync loop makes the runtime match them (start what
- * is missing, restart what exited as the restart policy says, with
- * exponential back-off, remove what is no longer assigned) and reports each
- * pod's status when it changes. It works from what the runtime lists, not
- * from memory, so a restarted daemon adopts the containers it finds.
+ * the assigned pods; a sync loop makes the runtime match them and reports
+ * each pod's status when it changes:
+ *
+ * - a pod gets its sandbox (network namespace on the node's pod CIDR), then
+ *   its init containers one at a time in order, then its app containers;
+ * - an exited container is restarted as the restart policy says, with an
+ *   exponential back-off (CrashLoopBackOff); probes run on every running
+ *   container (liveness kills, readiness gates Ready);
+ * - a pod no longer assigned is stopped gracefully (SIGTERM, SIGKILL after
+ *   its terminationGracePeriodSeconds) in the background and removed with
+ *   everything the node wrote for it.
+ *
+ * It works from what the runtime lists, not from memory, so a restarted
+ * daemon adopts the containers it finds; nothing is removed until the
+ * leader has sent a complete set of assignments, so a daemon restarted
+ * while the masters are unreachable leaves its pods running.
  */
 import { readFileSync } from 'node:fs';
 import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import type { Logger } from 'pino';
-import type { Container, Pod } from '../api/schema';
+import type { ConfigMap, Container, Node, Pod, Secret } from '../api/schema';
 import { ApiObject } from '../api/types';
+import { BatonClient, ClientError } from '../client/cluster-client';
 import { silentLogger } from '../common/log';
 import { VERSION } from '../common/version';
-import {
-  DockerRuntime,
-  INFRA,
-  RuntimeContainer,
-  RuntimeError,
-  type ContainerDetail,
-} from './docker-runtime';
+import { NodeEvents } from './node-events';
+import { PodConfig } from './pod-config';
+import { ContainerProbes } from './probes';
+import { ContainerDetail, INFRA, Runtime, RuntimeContainer, RuntimeError } from './runtime';
 import { NodeSession } from './session';
 
 export interface AgentOptions {
   nodeName: string;
   masters: string[];
-  runtime: DockerRuntime;
+  runtime: Runtime;
+  /** Pods' volumes and files live under `<dataDir>/pods/<uid>`. */
+  dataDir: string;
+  /** The address other machines reach this node at (default: the first non-loopback IPv4). */
+  address?: string;
+  /** The port of this node's API (logs, exec), published in the Node's daemonEndpoints. */
+  apiPort?: number;
   labels?: Record<string, string>;
   taints?: { key: string; value?: string; effect: string }[];
   /** How often everything is checked even without a change of assignments. */
@@ -70,29 +85,55 @@ const hostInfo = (() => {
     });
 })();
 
-type ContainerStatus = {
+type State = Record<string, unknown>;
+interface ContainerStatus {
   name: string;
   image: string;
   ready: boolean;
   started: boolean;
   restartCount: number;
   containerID?: string;
-  state: Record<string, unknown>;
-  lastState?: Record<string, unknown>;
-};
+  state: State;
+  lastState?: State;
+}
+
+/** Restarts after a container ran this long start the back-off over (as the kubelet). */
+const BACKOFF_RESET_MS = 600_000;
 
 export class NodeAgent {
   readonly session: NodeSession;
+  readonly client: BatonClient;
   private readonly log: Logger;
+  private readonly events: NodeEvents;
+  private readonly config: PodConfig;
   private readonly backoff = new Map<string, { until: number; delay: number }>();
   private readonly reported = new Map<string, string>();
+  private readonly phases = new Map<string, string>();
   private readonly startedAt = new Map<string, string>();
+  /** The last spec of every pod seen, kept until it is gone (its grace period is needed then). */
+  private readonly known = new Map<string, Pod>();
+  private readonly terminating = new Map<string, Promise<void>>();
+  /** Probes by container id. */
+  private readonly probes = new Map<string, ContainerProbes>();
+  /** Containers being killed by a failed liveness or startup probe. */
+  private readonly killing = new Set<string>();
   private syncing?: Promise<void>;
   private again = false;
-  private readonly address = hostAddress();
+  /** This node's block of pod IPs, from the leader's node IPAM. */
+  podCIDR?: string;
+  private networkReady: boolean;
+  readonly address: string;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = (opts.log ?? silentLogger()).child({ component: 'node-agent' });
+    this.address = opts.address ?? hostAddress();
+    this.client = new BatonClient(opts.masters, { timeoutMs: 10_000 });
+    this.events = new NodeEvents(this.client, opts.nodeName, this.log);
+    this.config = new PodConfig(`${opts.dataDir}/pods`, (kind, ns, name) =>
+      this.lookup(kind, ns, name),
+    );
+    // The exec runtime shares the host's network: nothing to wait for.
+    this.networkReady = opts.runtime.name !== 'docker';
     this.session = new NodeSession({
       nodeName: opts.nodeName,
       masters: opts.masters,
@@ -100,6 +141,23 @@ export class NodeAgent {
       describe: () => this.nodeObject(),
       onAssignments: () => this.kick(),
     });
+  }
+
+  private async lookup(
+    kind: 'ConfigMap' | 'Secret',
+    namespace: string,
+    name: string,
+  ): Promise<ConfigMap | Secret | undefined> {
+    try {
+      return JSON.parse((await this.client.get(kind, namespace, name)).objectJson) as
+        ConfigMap | Secret;
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 5) return undefined; // NOT_FOUND
+      throw new RuntimeError(
+        'CreateContainerConfigError',
+        `reading ${kind.toLowerCase()} "${name}": ${(err as Error).message}`,
+      );
+    }
   }
 
   /** The Node object as this host sees itself. */
@@ -116,6 +174,7 @@ export class NodeAgent {
         labels: {
           'kubernetes.io/hostname': this.opts.nodeName,
           'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
           ...this.opts.labels,
         },
       },
@@ -127,6 +186,9 @@ export class NodeAgent {
           { type: 'InternalIP', address: this.address },
           { type: 'Hostname', address: hostname() },
         ],
+        ...(this.opts.apiPort
+          ? { daemonEndpoints: { kubeletEndpoint: { Port: this.opts.apiPort } } }
+          : {}),
         conditions: [
           {
             type: 'Ready',
@@ -156,6 +218,9 @@ export class NodeAgent {
     } finally {
       clearInterval(timer);
       await this.syncing;
+      for (const p of this.probes.values()) p.stop();
+      this.probes.clear();
+      this.client.close();
     }
   }
 
@@ -177,138 +242,360 @@ export class NodeAgent {
     })().finally(() => (this.syncing = undefined));
   }
 
+  /** Makes the node's pod network once the leader has given the node its pod CIDR. */
+  private async ensureNetwork(): Promise<void> {
+    if (this.networkReady) return;
+    const runtime = this.opts.runtime as Runtime & {
+      ensureNetwork?(cidr: string): Promise<string>;
+    };
+    try {
+      const n = JSON.parse(
+        (await this.client.get('Node', '', this.opts.nodeName)).objectJson,
+      ) as Node;
+      const cidr = n.spec?.podCIDR;
+      if (!cidr) return;
+      if (runtime.ensureNetwork) await runtime.ensureNetwork(cidr);
+      this.podCIDR = cidr;
+      this.networkReady = true;
+      this.log.info({ podCIDR: cidr }, 'pod network ready');
+    } catch (err) {
+      this.log.debug({ err }, 'pod network not ready yet');
+    }
+  }
+
   private async sync(): Promise<void> {
-    const assigned = this.session.pods as ReadonlyMap<string, ApiObject>;
+    // Until the leader has said what this node runs, do nothing: an empty set means "not told yet".
+    if (!this.session.hasAssignments) return;
+    await this.ensureNetwork();
+    const assigned = this.session.pods as ReadonlyMap<string, Pod>;
+    for (const [uid, p] of assigned) this.known.set(uid, p);
     const byPod = new Map<string, RuntimeContainer[]>();
     for (const c of await this.opts.runtime.list()) {
       const list = byPod.get(c.podUid) ?? [];
       list.push(c);
       byPod.set(c.podUid, list);
     }
-    // What is no longer assigned goes: app containers first, the sandbox last.
+    for (const [uid, cs] of byPod)
+      if (!assigned.has(uid) && !this.terminating.has(uid)) this.terminate(uid, cs);
+    for (const uid of this.known.keys())
+      if (!assigned.has(uid) && !byPod.has(uid) && !this.terminating.has(uid)) this.forget(uid);
     await Promise.all(
-      [...byPod]
-        .filter(([uid]) => !assigned.has(uid))
-        .map(async ([uid, cs]) => {
-          this.log.info({ pod: `${cs[0].namespace}/${cs[0].podName}` }, 'removing pod');
-          await Promise.all(
-            cs.filter((c) => c.name !== INFRA).map((c) => this.opts.runtime.remove(c.id, 30)),
-          );
-          await Promise.all(
-            cs.filter((c) => c.name === INFRA).map((c) => this.opts.runtime.remove(c.id, 0)),
-          );
-          this.forget(uid);
-        }),
-    );
-    await Promise.all(
-      [...assigned.values()].map((p) =>
-        this.syncPod(p as Pod, byPod.get(p.metadata.uid!) ?? []).catch((err) =>
-          this.log.warn(
-            { err, pod: `${p.metadata.namespace}/${p.metadata.name}` },
-            'pod sync failed',
+      [...assigned.values()]
+        .filter((p) => !this.terminating.has(p.metadata.uid!))
+        .map((p) =>
+          this.syncPod(p, byPod.get(p.metadata.uid!) ?? []).catch((err) =>
+            this.log.warn(
+              { err, pod: `${p.metadata.namespace}/${p.metadata.name}` },
+              'pod sync failed',
+            ),
           ),
         ),
-      ),
     );
+    // Probes of containers that are gone stop with them.
+    const current = new Set<string>();
+    for (const cs of byPod.values()) for (const c of cs) if (c.running) current.add(c.id);
+    for (const [id, p] of this.probes)
+      if (!current.has(id) && !this.recent.has(id)) {
+        p.stop();
+        this.probes.delete(id);
+      }
+    this.recent.clear();
+  }
+
+  /** Containers started during this sync (not in the listing it began with). */
+  private readonly recent = new Set<string>();
+
+  /** Stops a pod that is no longer assigned, in the background: app containers with the pod's grace period, then the rest. */
+  private terminate(uid: string, cs: RuntimeContainer[]): void {
+    const pod = this.known.get(uid);
+    const grace = pod?.spec.terminationGracePeriodSeconds ?? 30;
+    const name = `${cs[0].namespace}/${cs[0].podName}`;
+    this.log.info({ pod: name, graceSeconds: grace }, 'stopping pod');
+    const rt = this.opts.runtime;
+    const done = (async () => {
+      for (const c of cs) {
+        this.probes.get(c.id)?.stop();
+        this.probes.delete(c.id);
+      }
+      await Promise.all(
+        cs
+          .filter((c) => c.name !== INFRA && c.running)
+          .map(async (c) => {
+            if (pod)
+              this.events.record(
+                pod,
+                'Normal',
+                'Killing',
+                `Stopping container ${c.name}`,
+                `spec.containers{${c.name}}`,
+              );
+            await rt.stop(c.id, grace);
+          }),
+      );
+      await Promise.all(cs.filter((c) => c.name !== INFRA).map((c) => rt.remove(c.id, 0)));
+      await Promise.all(cs.filter((c) => c.name === INFRA).map((c) => rt.remove(c.id, 0)));
+      this.config.cleanup(uid);
+      this.forget(uid);
+    })()
+      .catch((err) => this.log.warn({ err, pod: name }, 'stopping pod failed; will retry'))
+      .finally(() => {
+        this.terminating.delete(uid);
+        this.kick();
+      });
+    this.terminating.set(uid, done);
   }
 
   private forget(uid: string): void {
+    this.known.delete(uid);
     this.reported.delete(uid);
+    this.phases.delete(uid);
     this.startedAt.delete(uid);
+    this.events.forget(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+  }
+
+  private podRef(pod: Pod) {
+    return {
+      uid: pod.metadata.uid!,
+      namespace: pod.metadata.namespace ?? 'default',
+      name: pod.metadata.name,
+    };
   }
 
   private async syncPod(pod: Pod, cs: RuntimeContainer[]): Promise<void> {
     const uid = pod.metadata.uid!;
-    const policy = pod.spec.restartPolicy ?? 'Always';
-    let sandbox = cs.find((c) => c.name === INFRA);
+    const rt = this.opts.runtime;
     const finished = this.isFinished(pod);
+    let sandbox = cs.find((c) => c.name === INFRA);
     if (!sandbox?.running && !finished) {
-      if (sandbox) await this.opts.runtime.remove(sandbox.id, 0);
-      sandbox = { ...cs[0], id: await this.opts.runtime.startSandbox(pod), running: true };
-      this.startedAt.set(uid, now());
+      if (!this.networkReady) {
+        this.reportWaiting(pod, 'ContainerCreating', "waiting for this node's pod CIDR");
+        return;
+      }
+      if (sandbox) {
+        // The sandbox died: every container of the pod starts over in a new one.
+        this.log.info({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` }, 'sandbox gone');
+        await Promise.all(cs.map((c) => rt.remove(c.id, 0)));
+        cs = [];
+      }
+      try {
+        const id = await rt.startSandbox({
+          pod: this.podRef(pod),
+          hostname: pod.spec.hostname ?? pod.metadata.name,
+          hostPorts: pod.spec.containers.flatMap((c) =>
+            (c.ports ?? [])
+              .filter((p) => p.hostPort !== undefined)
+              .map((p) => ({
+                containerPort: p.containerPort,
+                hostPort: p.hostPort!,
+                protocol: p.protocol ?? 'TCP',
+                hostIP: p.hostIP,
+              })),
+          ),
+        });
+        sandbox = {
+          id,
+          podUid: uid,
+          namespace: pod.metadata.namespace ?? 'default',
+          podName: pod.metadata.name,
+          name: INFRA,
+          init: false,
+          restarts: 0,
+          running: true,
+          image: '',
+        };
+        this.recent.add(id);
+        this.startedAt.set(uid, now());
+      } catch (err) {
+        const msg = (err as Error).message;
+        this.events.record(
+          pod,
+          'Warning',
+          'FailedCreatePodSandBox',
+          `Failed to create pod sandbox: ${msg}`,
+        );
+        this.reportWaiting(pod, 'ContainerCreating', `failed to create the pod sandbox: ${msg}`);
+        return;
+      }
     }
-    const sandboxDetail = sandbox ? await this.opts.runtime.inspect(sandbox.id) : undefined;
+    const sandboxDetail = sandbox ? await rt.inspect(sandbox.id) : undefined;
     if (!this.startedAt.has(uid) && sandboxDetail?.startedAt)
       this.startedAt.set(uid, sandboxDetail.startedAt);
+    const podIP = sandboxDetail?.ip;
+    let volumes: Map<string, string> | undefined;
+    const ctx: SyncContext = {
+      pod,
+      policy: pod.spec.restartPolicy ?? 'Always',
+      sandboxId: sandbox?.running ? sandbox.id : undefined,
+      podIP,
+      cs,
+      finished,
+      volumes: async () => (volumes ??= await this.config.volumes(pod)),
+    };
+
+    // Init containers, one at a time, each to success, before any app container.
+    const initStatuses: ContainerStatus[] = [];
+    let initialized = true;
+    let initFailed = false;
+    for (const spec of pod.spec.initContainers ?? []) {
+      if (!initialized || initFailed) {
+        initStatuses.push(this.waiting(spec, 'PodInitializing'));
+        continue;
+      }
+      const s = await this.syncContainer(ctx, spec, true);
+      initStatuses.push(s);
+      const t = s.state.terminated as { exitCode: number } | undefined;
+      if (t?.exitCode === 0) continue;
+      initialized = false;
+      if (t && ctx.policy === 'Never') initFailed = true;
+    }
     const statuses: ContainerStatus[] = [];
     for (const spec of pod.spec.containers)
-      statuses.push(await this.syncContainer(pod, spec, policy, sandbox?.id, cs, finished));
-    this.report(pod, statuses, sandboxDetail);
+      statuses.push(
+        initialized
+          ? await this.syncContainer(ctx, spec, false)
+          : this.waiting(spec, 'PodInitializing'),
+      );
+    this.report(pod, statuses, initStatuses, { podIP, initialized, initFailed });
   }
 
   /** A pod whose containers all ended for good is not restarted (Never / OnFailure). */
   private isFinished(pod: Pod): boolean {
-    const phase = (pod.status as { phase?: string } | undefined)?.phase;
+    const phase = this.phases.get(pod.metadata.uid!) ?? pod.status?.phase;
     return phase === 'Succeeded' || phase === 'Failed';
   }
 
+  private waiting(spec: Container, reason: string, message?: string): ContainerStatus {
+    return {
+      name: spec.name,
+      image: spec.image,
+      ready: false,
+      started: false,
+      restartCount: 0,
+      state: { waiting: { reason, ...(message ? { message } : {}) } },
+    };
+  }
+
   private async syncContainer(
-    pod: Pod,
+    ctx: SyncContext,
     spec: Container,
-    policy: string,
-    sandboxId: string | undefined,
-    cs: RuntimeContainer[],
-    finished: boolean,
+    init: boolean,
   ): Promise<ContainerStatus> {
+    const { pod, policy, cs } = ctx;
+    const rt = this.opts.runtime;
     const uid = pod.metadata.uid!;
     const key = `${uid}/${spec.name}`;
-    const mine = cs.filter((c) => c.name === spec.name).sort((a, b) => b.restarts - a.restarts);
+    const field = `spec.${init ? 'initContainers' : 'containers'}{${spec.name}}`;
+    const mine = cs
+      .filter((c) => c.name === spec.name && c.init === init)
+      .sort((a, b) => b.restarts - a.restarts);
     const latest = mine[0];
-    // Older attempts are kept only as the last state; remove the rest.
-    for (const old of mine.slice(1)) await this.opts.runtime.remove(old.id, 0);
-    const base = { name: spec.name, image: spec.image, ready: false, started: false };
-    // `delayed`: the caller already set the back-off for this attempt.
-    const start = async (restarts: number, last?: Record<string, unknown>, delayed = false) => {
-      if (sandboxId === undefined) return undefined;
+    // The current attempt and the one before it (for `baton logs --previous`) are kept.
+    for (const old of mine.slice(2)) await rt.remove(old.id, 0);
+
+    const start = async (restarts: number, last?: State): Promise<ContainerStatus> => {
+      const base = { ...this.waiting(spec, 'ContainerCreating'), restartCount: restarts };
+      if (ctx.sandboxId === undefined) return base;
       try {
-        const id = await this.opts.runtime.startContainer(pod, spec, sandboxId, restarts);
-        if (latest) await this.opts.runtime.remove(latest.id, 0);
-        const d = await this.opts.runtime.inspect(id);
-        return this.containerStatus(spec, id, restarts, d, last);
+        const launch = await this.config.launch(pod, spec, {
+          init,
+          restarts,
+          podIP: ctx.podIP,
+          hostIP: this.address,
+          volumes: await ctx.volumes(),
+        });
+        const id = await rt.startContainer(launch, ctx.sandboxId);
+        this.recent.add(id);
+        this.events.record(pod, 'Normal', 'Started', `Started container ${spec.name}`, field);
+        const d = await rt.inspect(id);
+        return this.containerStatus(ctx, spec, init, id, restarts, d, last);
       } catch (err) {
         const reason = err instanceof RuntimeError ? err.reason : 'CreateContainerError';
-        if (!delayed) this.delay(key);
-        const waitReason =
-          reason === 'ErrImagePull' && this.backoff.get(key)!.delay > this.initial()
-            ? 'ImagePullBackOff'
-            : reason;
+        const msg = (err as Error).message;
+        const b = this.backoff.get(key);
+        const pullBackOff = reason === 'ErrImagePull' && b !== undefined;
+        if (!b || Date.now() >= b.until) this.delay(key);
+        this.events.record(
+          pod,
+          'Warning',
+          'Failed',
+          reason === 'ErrImagePull'
+            ? `Failed to pull image "${spec.image}": ${msg}`
+            : `Error: ${msg}`,
+          field,
+        );
         return {
           ...base,
-          restartCount: restarts,
-          state: { waiting: { reason: waitReason, message: (err as Error).message } },
+          state: { waiting: { reason: pullBackOff ? 'ImagePullBackOff' : reason, message: msg } },
           ...(last ? { lastState: last } : {}),
         };
       }
     };
+
     if (!latest) {
+      if (ctx.finished) return this.waiting(spec, 'PodCompleted');
       const b = this.backoff.get(key);
-      if (b && Date.now() < b.until)
+      if (b && Date.now() < b.until) {
+        const reported = this.lastWaiting(uid, spec.name, init);
+        const reason =
+          reported === 'ErrImagePull' || reported === 'ImagePullBackOff'
+            ? 'ImagePullBackOff'
+            : (reported ?? 'ContainerCreating');
+        if (reason === 'ImagePullBackOff')
+          this.events.record(
+            pod,
+            'Normal',
+            'BackOff',
+            `Back-off pulling image "${spec.image}"`,
+            field,
+          );
         return {
-          ...base,
-          restartCount: 0,
+          ...this.waiting(spec, reason),
           state: {
             waiting: {
-              reason: 'ImagePullBackOff',
-              message: `Back-off pulling image "${spec.image}"`,
+              reason,
+              message:
+                reason === 'ImagePullBackOff'
+                  ? `Back-off pulling image "${spec.image}"`
+                  : `back-off ${Math.round(b.delay / 1000)}s before retrying`,
             },
           },
         };
-      return (
-        (await start(0)) ?? {
-          ...base,
-          restartCount: 0,
-          state: { waiting: { reason: 'ContainerCreating' } },
-        }
-      );
+      }
+      return start(0);
     }
-    const d = await this.opts.runtime.inspect(latest.id);
-    const status = this.containerStatus(spec, latest.id, latest.restarts, d);
-    if (d.running || finished) return status;
-    const restart = policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0);
+    const d = await rt.inspect(latest.id);
+    const status = this.containerStatus(ctx, spec, init, latest.id, latest.restarts, d, undefined);
+    if (mine[1] && !status.lastState) {
+      const prev = await rt.inspect(mine[1].id).catch(() => undefined);
+      if (prev)
+        status.lastState = this.containerStatus(
+          ctx,
+          spec,
+          init,
+          mine[1].id,
+          0,
+          prev,
+          undefined,
+        ).state;
+    }
+    if (d.running || ctx.finished) return status;
+    const ranMs =
+      d.startedAt && d.finishedAt ? Date.parse(d.finishedAt) - Date.parse(d.startedAt) : 0;
+    if (ranMs > BACKOFF_RESET_MS) this.backoff.delete(key);
+    const restart = init
+      ? d.exitCode !== 0 && policy !== 'Never'
+      : policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0);
     if (!restart) return status;
     const b = this.backoff.get(key);
-    if (b && Date.now() < b.until)
+    if (b && Date.now() < b.until) {
+      this.events.record(
+        pod,
+        'Warning',
+        'BackOff',
+        `Back-off restarting failed container ${spec.name} in pod ${pod.metadata.name}`,
+        field,
+      );
       return {
         ...status,
         state: {
@@ -319,6 +606,7 @@ export class NodeAgent {
         },
         lastState: status.state,
       };
+    }
     this.delay(key);
     this.log.info(
       {
@@ -328,7 +616,20 @@ export class NodeAgent {
       },
       'restarting container',
     );
-    return (await start(latest.restarts + 1, status.state, true)) ?? status;
+    return start(latest.restarts + 1, status.state);
+  }
+
+  /** The waiting reason last reported for a container, if any. */
+  private lastWaiting(uid: string, name: string, init: boolean): string | undefined {
+    const prev = this.reported.get(uid);
+    if (!prev) return undefined;
+    const s = JSON.parse(prev) as {
+      containerStatuses?: ContainerStatus[];
+      initContainerStatuses?: ContainerStatus[];
+    };
+    const list = init ? s.initContainerStatuses : s.containerStatuses;
+    return (list?.find((c) => c.name === name)?.state.waiting as { reason?: string } | undefined)
+      ?.reason;
   }
 
   private initial(): number {
@@ -344,14 +645,69 @@ export class NodeAgent {
     this.backoff.set(key, { delay, until: Date.now() + delay });
   }
 
+  /** The probes of a running app container, started the first time it is seen. */
+  private probesFor(ctx: SyncContext, spec: Container, id: string): ContainerProbes | undefined {
+    if (!spec.livenessProbe && !spec.readinessProbe && !spec.startupProbe) return undefined;
+    let p = this.probes.get(id);
+    if (p) return p;
+    const ports = new Map<string, number>();
+    for (const cp of spec.ports ?? []) if (cp.name) ports.set(cp.name, cp.containerPort);
+    const { pod } = ctx;
+    const field = `spec.containers{${spec.name}}`;
+    p = new ContainerProbes(
+      spec,
+      { ip: ctx.podIP ?? this.address, containerId: id, ports },
+      this.opts.runtime,
+      {
+        changed: () => this.kick(),
+        unhealthy: (kind, message) =>
+          this.events.record(
+            pod,
+            'Warning',
+            'Unhealthy',
+            `${kind} probe failed: ${message}`,
+            field,
+          ),
+        failed: (kind, message, graceSeconds) => {
+          if (this.killing.has(id)) return;
+          this.killing.add(id);
+          this.events.record(
+            pod,
+            'Normal',
+            'Killing',
+            `Container ${spec.name} failed ${kind.toLowerCase()} probe, will be restarted`,
+            field,
+          );
+          this.log.info(
+            { pod: pod.metadata.name, container: spec.name, kind, message },
+            'probe failed: killing',
+          );
+          this.probes.get(id)?.stop();
+          this.opts.runtime
+            .stop(id, graceSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
+            .catch((err) => this.log.warn({ err }, 'killing container failed'))
+            .finally(() => {
+              this.killing.delete(id);
+              this.kick();
+            });
+        },
+      },
+    );
+    this.probes.set(id, p);
+    p.start();
+    return p;
+  }
+
   private containerStatus(
+    ctx: SyncContext,
     spec: Container,
+    init: boolean,
     id: string,
     restarts: number,
     d: ContainerDetail,
-    last?: Record<string, unknown>,
+    last: State | undefined,
   ): ContainerStatus {
-    const state = d.running
+    const state: State = d.running
       ? { running: { startedAt: d.startedAt } }
       : {
           terminated: {
@@ -360,38 +716,63 @@ export class NodeAgent {
             ...(d.error ? { message: d.error } : {}),
             startedAt: d.startedAt,
             finishedAt: d.finishedAt,
-            containerID: `docker://${id}`,
+            containerID: `${this.opts.runtime.name}://${id}`,
           },
         };
+    let ready = init ? !d.running && d.exitCode === 0 : d.running;
+    let started = d.running;
+    if (!init && d.running) {
+      const p = this.probesFor(ctx, spec, id);
+      if (p) {
+        ready = p.ready && !this.killing.has(id);
+        started = p.started;
+      }
+      if (this.killing.has(id)) ready = false;
+    }
     return {
       name: spec.name,
       image: spec.image,
-      ready: d.running,
-      started: d.running,
+      ready,
+      started,
       restartCount: restarts,
-      containerID: `docker://${id}`,
+      containerID: `${this.opts.runtime.name}://${id}`,
       state,
       ...(last ? { lastState: last } : {}),
     };
   }
 
+  /** A pod that cannot start yet (no network, no sandbox): Pending with the reason on every container. */
+  private reportWaiting(pod: Pod, reason: string, message: string): void {
+    this.report(
+      pod,
+      pod.spec.containers.map((c) => this.waiting(c, reason, message)),
+      (pod.spec.initContainers ?? []).map((c) => this.waiting(c, reason, message)),
+      { podIP: undefined, initialized: !(pod.spec.initContainers ?? []).length, initFailed: false },
+    );
+  }
+
   private report(
     pod: Pod,
     statuses: ContainerStatus[],
-    sandbox: ContainerDetail | undefined,
+    initStatuses: ContainerStatus[],
+    o: { podIP: string | undefined; initialized: boolean; initFailed: boolean },
   ): void {
+    const uid = pod.metadata.uid!;
     const running = statuses.filter((s) => s.state.running !== undefined).length;
     const terminated = statuses.map((s) => s.state.terminated as { exitCode: number } | undefined);
     const policy = pod.spec.restartPolicy ?? 'Always';
     let phase = 'Pending';
-    if (terminated.every((t) => t !== undefined) && policy !== 'Always') {
+    if (o.initFailed) phase = 'Failed';
+    else if (!o.initialized) phase = 'Pending';
+    else if (terminated.every((t) => t !== undefined) && policy !== 'Always') {
       if (terminated.every((t) => t!.exitCode === 0)) phase = 'Succeeded';
       else if (policy === 'Never') phase = 'Failed';
       else phase = 'Running';
     } else if (running > 0 || statuses.some((s) => s.restartCount > 0)) phase = 'Running';
-    const ready = statuses.every((s) => s.ready) && phase === 'Running';
+    const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const ready = unready.length === 0 && phase === 'Running';
     const at = now();
-    const prev = this.reported.get(pod.metadata.uid!);
+    const prev = this.reported.get(uid);
     const prevConditions = prev
       ? (
           JSON.parse(prev) as {
@@ -399,32 +780,54 @@ export class NodeAgent {
           }
         ).conditions
       : [];
-    const cond = (type: string, ok: boolean) => {
+    const cond = (type: string, ok: boolean, reason?: string, message?: string) => {
       const status = ok ? 'True' : 'False';
       const was = prevConditions.find((c) => c.type === type);
       return {
         type,
         status,
         lastTransitionTime: was?.status === status ? was.lastTransitionTime : at,
+        ...(!ok && reason ? { reason, message } : {}),
       };
     };
+    const notReady = `containers with unready status: [${unready.join(' ')}]`;
+    const uninit = initStatuses.filter((s) => !s.ready).map((s) => s.name);
     const status = {
       phase,
       hostIP: this.address,
       hostIPs: [{ ip: this.address }],
-      ...(sandbox?.ip ? { podIP: sandbox.ip, podIPs: [{ ip: sandbox.ip }] } : {}),
-      startTime: this.startedAt.get(pod.metadata.uid!) ?? at,
+      ...(o.podIP ? { podIP: o.podIP, podIPs: [{ ip: o.podIP }] } : {}),
+      startTime: this.startedAt.get(uid) ?? at,
       conditions: [
         cond('PodScheduled', true),
-        cond('Initialized', true),
-        cond('ContainersReady', ready),
-        cond('Ready', ready),
+        cond(
+          'Initialized',
+          o.initialized,
+          'ContainersNotInitialized',
+          `containers with incomplete status: [${uninit.join(' ')}]`,
+        ),
+        cond('ContainersReady', ready, 'ContainersNotReady', notReady),
+        cond('Ready', ready, 'ContainersNotReady', notReady),
       ],
+      ...(initStatuses.length ? { initContainerStatuses: initStatuses } : {}),
       containerStatuses: statuses,
     };
+    this.phases.set(uid, phase);
     const json = JSON.stringify(status);
     if (json === prev) return;
-    this.reported.set(pod.metadata.uid!, json);
+    this.reported.set(uid, json);
     this.session.reportStatus(pod, status);
   }
+}
+
+interface SyncContext {
+  pod: Pod;
+  policy: string;
+  /** The running sandbox, or undefined when none (the pod finished). */
+  sandboxId: string | undefined;
+  podIP: string | undefined;
+  cs: RuntimeContainer[];
+  finished: boolean;
+  /** The pod's volumes as host paths, prepared on first use in a sync. */
+  volumes(): Promise<Map<string, string>>;
 }

@@ -1,78 +1,58 @@
 /**
  * Pods on Docker, as Kubernetes runs them: an infra ("pause") container
- * holds the pod's network namespace, and every app container joins it, so
- * they share one IP and reach each other on localhost. Every container is
- * labelled with its pod, so a restarted daemon finds (adopts) what is
- * already running and removes what is no longer assigned.
+ * holds the pod's network and IPC namespaces, and every app container joins
+ * them, so they share one IP and reach each other on localhost. Every
+ * container is labelled with its pod, so a restarted daemon finds (adopts)
+ * what is already running and removes what is no longer assigned.
  */
 import Docker from 'dockerode';
-import type { Container, Pod } from '../api/schema';
-import { parseQuantity } from '../api/schema/quantity';
+import { PassThrough, Readable } from 'node:stream';
+import {
+  ContainerDetail,
+  ContainerLaunch,
+  ExecSession,
+  INFRA,
+  LABEL,
+  LogOptions,
+  PodRef,
+  Runtime,
+  RuntimeContainer,
+  RuntimeError,
+  SandboxSpec,
+} from './runtime';
 
 export const PAUSE_IMAGE = 'baton/pause:latest';
 
-/** Labels on every container Baton makes. */
-export const LABEL = {
-  node: 'baton.node',
-  uid: 'baton.pod.uid',
-  namespace: 'baton.pod.namespace',
-  pod: 'baton.pod.name',
-  /** The container's name in the pod spec; "POD" for the infra container. */
-  container: 'baton.container',
-  /** How many times this container was restarted before this one. */
-  restarts: 'baton.restarts',
-} as const;
-
-export const INFRA = 'POD';
-
-/** One Docker container of a pod, as listed. */
-export interface RuntimeContainer {
-  id: string;
-  podUid: string;
-  namespace: string;
-  podName: string;
-  /** Name in the pod spec, or INFRA. */
-  name: string;
-  restarts: number;
-  running: boolean;
-  image: string;
-}
-
-/** What inspecting a container says about its state. */
-export interface ContainerDetail {
-  running: boolean;
-  exitCode: number;
-  startedAt?: string;
-  finishedAt?: string;
-  /** Docker's OOM flag. */
-  oomKilled: boolean;
-  error?: string;
-  ip?: string;
-}
-
-/** A pull or start failure whose reason becomes the container's waiting reason. */
-export class RuntimeError extends Error {
-  constructor(
-    readonly reason:
-      'ErrImagePull' | 'ErrImageNeverPull' | 'CreateContainerError' | 'RunContainerError',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function containerName(pod: Pod, name: string, restarts: number): string {
+function containerName(pod: PodRef, name: string, restarts: number): string {
   const clean = (s: string) => s.replace(/[^a-zA-Z0-9_.-]/g, '-');
-  return `baton_${clean(name)}_${clean(pod.metadata.name)}_${clean(pod.metadata.namespace ?? 'default')}_${pod.metadata.uid!.slice(0, 8)}_${restarts}`;
+  return `baton_${clean(name)}_${clean(pod.name)}_${clean(pod.namespace)}_${pod.uid.slice(0, 8)}_${restarts}`;
 }
 
-/** A cpu quantity ("250m", "2") in Docker's NanoCpus; 0 when absent. */
-function nanoCpus(q: string | number | undefined): number {
-  return q === undefined ? 0 : Math.round(parseQuantity(q) * 1e9);
+/** Docker's first line of an error: the rest is a stack or a repeat. */
+const firstLine = (err: unknown) => (err as Error).message.split('\n')[0];
+
+/**
+ * Splits Docker's multiplexed stdout/stderr framing (8-byte headers: stream
+ * type, 3 zero bytes, big-endian length) held in one buffer.
+ */
+export function demuxBuffer(buf: Buffer): { stdout: Buffer; stderr: Buffer; all: Buffer } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const all: Buffer[] = [];
+  for (let i = 0; i + 8 <= buf.length;) {
+    const len = buf.readUInt32BE(i + 4);
+    const part = buf.subarray(i + 8, i + 8 + len);
+    (buf[i] === 2 ? err : out).push(part);
+    all.push(part);
+    i += 8 + len;
+  }
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), all: Buffer.concat(all) };
 }
 
-export class DockerRuntime {
+export class DockerRuntime implements Runtime {
   readonly name = 'docker';
+  /** The Docker network sandboxes join: the node's own (on its pod CIDR) once made. */
+  private network = 'bridge';
 
   constructor(
     private readonly nodeName: string,
@@ -89,7 +69,36 @@ export class DockerRuntime {
     }
   }
 
-  /** Every container this node made, running or not. */
+  /**
+   * Makes (or finds) this node's bridge network on `cidr`, so pod IPs come
+   * from the node's pod CIDR and are unique across the cluster. A network
+   * of that name on another subnet (the CIDR changed) is replaced once no
+   * container uses it.
+   */
+  async ensureNetwork(cidr: string): Promise<string> {
+    const name = `baton-${this.nodeName}`.slice(0, 60);
+    const [base, bits] = cidr.split('/');
+    const gateway = base.replace(/\.\d+$/, (m) => `.${Number(m.slice(1)) + 1}`);
+    try {
+      const n = (await this.docker.getNetwork(name).inspect()) as {
+        IPAM?: { Config?: { Subnet?: string }[] };
+      };
+      if (n.IPAM?.Config?.some((c) => c.Subnet === cidr)) return (this.network = name);
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    await this.docker.createNetwork({
+      Name: name,
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      IPAM: { Driver: 'default', Config: [{ Subnet: `${base}/${bits}`, Gateway: gateway }] },
+      Labels: { [LABEL.node]: this.nodeName },
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
+    });
+    return (this.network = name);
+  }
+
   async list(): Promise<RuntimeContainer[]> {
     const all = await this.docker.listContainers({
       all: true,
@@ -101,6 +110,7 @@ export class DockerRuntime {
       namespace: c.Labels[LABEL.namespace] ?? '',
       podName: c.Labels[LABEL.pod] ?? '',
       name: c.Labels[LABEL.container] ?? '',
+      init: c.Labels[LABEL.kind] === 'init',
       restarts: Number(c.Labels[LABEL.restarts] ?? 0),
       running: c.State === 'running',
       image: c.Image,
@@ -144,96 +154,177 @@ export class DockerRuntime {
       );
     } catch (err) {
       if (present) return; // Always, but the registry is unreachable: use what we have
-      throw new RuntimeError(
-        'ErrImagePull',
-        `failed to pull image "${image}": ${(err as Error).message.split('\n')[0]}`,
-      );
+      throw new RuntimeError('ErrImagePull', `failed to pull image "${image}": ${firstLine(err)}`);
     }
   }
 
-  private labels(pod: Pod, name: string, restarts: number): Record<string, string> {
+  private labels(pod: PodRef, name: string, restarts: number, init = false) {
     return {
       [LABEL.node]: this.nodeName,
-      [LABEL.uid]: pod.metadata.uid!,
-      [LABEL.namespace]: pod.metadata.namespace ?? 'default',
-      [LABEL.pod]: pod.metadata.name,
+      [LABEL.uid]: pod.uid,
+      [LABEL.namespace]: pod.namespace,
+      [LABEL.pod]: pod.name,
       [LABEL.container]: name,
       [LABEL.restarts]: String(restarts),
+      [LABEL.kind]: init ? 'init' : 'app',
     };
   }
 
-  /** Starts the pod's infra container; returns its id. */
-  async startSandbox(pod: Pod): Promise<string> {
+  async startSandbox(spec: SandboxSpec): Promise<string> {
     await this.ensureImage(PAUSE_IMAGE, 'IfNotPresent');
-    const c = await this.docker.createContainer({
-      name: containerName(pod, INFRA, 0),
-      Image: PAUSE_IMAGE,
-      Hostname: pod.metadata.name.slice(0, 63),
-      Labels: this.labels(pod, INFRA, 0),
-      HostConfig: { NetworkMode: 'bridge', IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
-    });
-    await c.start();
-    return c.id;
-  }
-
-  /** Creates and starts one app container inside the pod's sandbox. */
-  async startContainer(
-    pod: Pod,
-    spec: Container,
-    sandboxId: string,
-    restarts: number,
-  ): Promise<string> {
-    await this.ensureImage(spec.image, spec.imagePullPolicy);
-    const limits = spec.resources?.limits ?? {};
-    const requests = spec.resources?.requests ?? {};
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostPort: string; HostIp?: string }[]> = {};
+    for (const p of spec.hostPorts) {
+      const key = `${p.containerPort}/${p.protocol.toLowerCase()}`;
+      exposed[key] = {};
+      (bindings[key] ??= []).push({ HostPort: String(p.hostPort), HostIp: p.hostIP });
+    }
     let id: string;
     try {
       const c = await this.docker.createContainer({
-        name: containerName(pod, spec.name, restarts),
-        Image: spec.image,
-        Entrypoint: spec.command,
-        Cmd: spec.args,
-        Env: (spec.env ?? [])
-          .filter((e) => e.value !== undefined)
-          .map((e) => `${e.name}=${e.value}`),
-        WorkingDir: spec.workingDir,
-        Labels: this.labels(pod, spec.name, restarts),
+        name: containerName(spec.pod, INFRA, 0),
+        Image: PAUSE_IMAGE,
+        Hostname: spec.hostname.slice(0, 63),
+        Labels: this.labels(spec.pod, INFRA, 0),
+        ExposedPorts: exposed,
         HostConfig: {
-          NetworkMode: `container:${sandboxId}`,
-          IpcMode: `container:${sandboxId}`,
+          NetworkMode: this.network,
+          IpcMode: 'shareable',
           RestartPolicy: { Name: 'no' },
-          Memory: limits.memory !== undefined ? parseQuantity(limits.memory) : undefined,
-          NanoCpus: nanoCpus(limits.cpu) || undefined,
-          CpuShares:
-            requests.cpu !== undefined
-              ? Math.max(2, Math.round(parseQuantity(requests.cpu) * 1024))
-              : undefined,
+          PortBindings: bindings,
         },
       });
       id = c.id;
     } catch (err) {
-      throw new RuntimeError('CreateContainerError', (err as Error).message.split('\n')[0]);
+      throw new RuntimeError('CreateContainerError', `pod sandbox: ${firstLine(err)}`);
     }
     try {
       await this.docker.getContainer(id).start();
     } catch (err) {
-      throw new RuntimeError('RunContainerError', (err as Error).message.split('\n')[0]);
+      await this.remove(id, 0);
+      throw new RuntimeError('RunContainerError', `pod sandbox: ${firstLine(err)}`);
     }
     return id;
   }
 
-  /** Stops a container (SIGTERM, then SIGKILL after `graceSeconds`) and removes it. */
-  async remove(id: string, graceSeconds: number): Promise<void> {
-    const c = this.docker.getContainer(id);
+  async startContainer(spec: ContainerLaunch, sandboxId: string): Promise<string> {
+    await this.ensureImage(spec.image, spec.imagePullPolicy);
+    let id: string;
     try {
-      await c.stop({ t: graceSeconds });
-    } catch {
-      // already stopped, or gone
-    }
-    try {
-      await c.remove({ force: true, v: true });
+      const c = await this.docker.createContainer({
+        name: containerName(spec.pod, spec.name, spec.restarts),
+        Image: spec.image,
+        Entrypoint: spec.command?.length ? spec.command : undefined,
+        Cmd: spec.args?.length ? spec.args : undefined,
+        Env: spec.env.map(([k, v]) => `${k}=${v}`),
+        WorkingDir: spec.workingDir,
+        Labels: this.labels(spec.pod, spec.name, spec.restarts, spec.init),
+        Tty: spec.tty ?? false,
+        OpenStdin: spec.stdin ?? false,
+        HostConfig: {
+          NetworkMode: `container:${sandboxId}`,
+          IpcMode: `container:${sandboxId}`,
+          RestartPolicy: { Name: 'no' },
+          Binds: spec.mounts.map(
+            (m) => `${m.hostPath}:${m.containerPath}${m.readOnly ? ':ro' : ''}`,
+          ),
+          Memory: spec.memoryBytes,
+          // Docker refuses a limit without swap headroom under 6 MB; keep swap off like Kubernetes.
+          MemorySwap: spec.memoryBytes,
+          NanoCpus: spec.nanoCpus,
+          CpuShares: spec.cpuShares,
+        },
+      });
+      id = c.id;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      throw new RuntimeError('CreateContainerError', firstLine(err));
     }
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      throw new RuntimeError('RunContainerError', firstLine(err));
+    }
+    return id;
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.round(graceSeconds)) });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 304 && code !== 404) throw err; // 304: already stopped
+    }
+  }
+
+  async remove(id: string, graceSeconds: number): Promise<void> {
+    await this.stop(id, graceSeconds);
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
+    }
+  }
+
+  async logs(id: string, opts: LogOptions): Promise<Readable> {
+    const c = this.docker.getContainer(id);
+    const base = {
+      stdout: true,
+      stderr: true,
+      ...(opts.tail !== undefined && opts.tail >= 0 ? { tail: opts.tail } : {}),
+    };
+    if (!opts.follow) {
+      const buf = (await c.logs({ ...base, follow: false })) as unknown as Buffer;
+      const i = await c.inspect();
+      return Readable.from([i.Config.Tty ? buf : demuxBuffer(buf).all]);
+    }
+    const stream = (await c.logs({ ...base, follow: true })) as unknown as Readable;
+    const out = new PassThrough();
+    this.docker.modem.demuxStream(stream, out, out);
+    stream.on('end', () => out.end());
+    stream.on('error', (err) => out.destroy(err));
+    out.on('close', () => stream.destroy());
+    opts.signal?.addEventListener('abort', () => out.end(), { once: true });
+    return out;
+  }
+
+  async exec(id: string, command: string[], opts: { stdin: boolean }): Promise<ExecSession> {
+    const c = this.docker.getContainer(id);
+    const e = await c.exec({
+      Cmd: command,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: opts.stdin,
+    });
+    const stream = await e.start({ hijack: true, stdin: opts.stdin });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    const exitCode = new Promise<number>((resolve, reject) => {
+      let ended = false;
+      const done = () => {
+        if (ended) return;
+        ended = true;
+        stdout.end();
+        stderr.end();
+        e.inspect().then(
+          (r) => resolve(r.ExitCode ?? -1),
+          (err: Error) => reject(err),
+        );
+      };
+      stream.once('end', done);
+      stream.once('close', done);
+      stream.once('error', reject);
+    });
+    exitCode.catch(() => undefined);
+    return {
+      stdout,
+      stderr,
+      // Ending our stdin half-closes the hijacked connection, as `docker exec -i` does.
+      stdin: opts.stdin ? stream : undefined,
+      exitCode,
+      // Docker has no API to kill an exec'd process; closing the stream detaches from it.
+      kill: () => stream.destroy(),
+    };
   }
 }

@@ -48,6 +48,8 @@ export class NodeSession {
   private readonly ownClients: boolean;
   /** Connected to the leader and registered. */
   connected = false;
+  /** A complete set of assignments arrived at least once (before that, an empty set means "not told yet"). */
+  hasAssignments = false;
   /** How many sessions were opened (for tests and metrics). */
   sessions = 0;
 
@@ -176,6 +178,7 @@ export class NodeSession {
       for (const uid of this.pods.keys()) if (!next.has(uid)) removed.push(uid);
       this.pods.clear();
       for (const [k, v] of next) this.pods.set(k, v);
+      this.hasAssignments = true;
     } else {
       if (a.baseVersion !== this.version) {
         // A delta on top of something we do not have: start over from a full set.

@@ -5,6 +5,7 @@ import {
   UNREACHABLE_TAINT,
 } from '../../src/master/controllers/node-lifecycle';
 import { ControllerBed } from '../support/controller-bed';
+import { DEFAULT_SETTINGS } from '../../src/master/controllers/runtime/controller';
 
 function ready(bed: ControllerBed, name: string): string | undefined {
   const n = bed.get('Node', undefined, name)?.object as
@@ -34,7 +35,7 @@ function boundPod(bed: ControllerBed, name: string, node: string, tolerations?: 
 describe('node lifecycle controller', () => {
   let bed: ControllerBed;
   beforeEach(() => {
-    bed = new ControllerBed({ nodeGracePeriodMs: 10_000, podEvictionDelayMs: 5_000, resyncMs: 50 });
+    bed = new ControllerBed({ ...DEFAULT_SETTINGS, resyncMs: 50 });
   });
   afterEach(() => bed.stop());
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
+import { CidrBlocks } from '../../master/controllers/node-ipam';
 import { startMaster } from '../../master/master';
 
 export const masterConfigSchema = z.object({
@@ -28,6 +29,11 @@ export const masterConfigSchema = z.object({
   nodeGracePeriodMs: num().pipe(z.number().int().min(100)).default(10_000),
   podEvictionDelayMs: num().pipe(z.number().int().min(0)).default(5_000),
   heartbeatPeriodMs: num().pipe(z.number().int().min(50)).default(1_000),
+  clusterCidr: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as 10.244.0.0/16')
+    .default('10.244.0.0/16'),
+  nodeCidrMaskSize: num().pipe(z.number().int().min(8).max(30)).default(24),
 });
 
 /** "1=10.0.0.1:7000,2=10.0.0.2:7000" → { 1: ..., 2: ... }, with the offending part named on error. */
@@ -80,9 +86,16 @@ export function masterCommand(): Command {
       'pods on a NotReady node are replaced elsewhere after this long (default 5000)',
     )
     .option('--heartbeat-period-ms <ms>', 'nodes send a heartbeat this often (default 1000)')
+    .option('--cluster-cidr <cidr>', 'pod IPs come from this range (default 10.244.0.0/16)')
+    .option('--node-cidr-mask-size <n>', "each node's pod CIDR prefix length (default 24)")
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
       const peers = parsePeerList(cfg.peers);
+      try {
+        new CidrBlocks(cfg.clusterCidr, cfg.nodeCidrMaskSize);
+      } catch (err) {
+        throw new ConfigError(`setting "cluster-cidr": ${(err as Error).message}`);
+      }
       const self = cfg.advertise ?? cfg.listen;
       if (!cfg.join) {
         if (Object.keys(peers).length === 0) peers[cfg.id] = self;
@@ -109,6 +122,8 @@ export function masterCommand(): Command {
         loops: {
           nodeGracePeriodMs: cfg.nodeGracePeriodMs,
           podEvictionDelayMs: cfg.podEvictionDelayMs,
+          clusterCIDR: cfg.clusterCidr,
+          nodeCIDRMaskSize: cfg.nodeCidrMaskSize,
         },
         raft: {
           tickMs: cfg.tickMs,

@@ -1,14 +1,20 @@
 /**
  * `baton node`: the node daemon. Registers this host as a Node, keeps a
- * session with the leader, and runs the pods assigned to it on Docker.
+ * session with the leader, runs the pods assigned to it (on Docker, or as
+ * host processes with the exec runtime), and serves logs and exec to the
+ * masters.
  */
 import { Command } from 'commander';
-import { hostname } from 'node:os';
+import { hostname, homedir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
-import { NodeAgent } from '../../node/agent';
+import { hostAddress, NodeAgent } from '../../node/agent';
 import { DockerRuntime } from '../../node/docker-runtime';
+import { ExecRuntime } from '../../node/exec-runtime';
+import { startNodeServer } from '../../node/node-server';
+import type { Runtime } from '../../node/runtime';
 
 export const nodeConfigSchema = z.object({
   name: z
@@ -22,6 +28,16 @@ export const nodeConfigSchema = z.object({
   taints: list().default([]),
   logLevel: z.string().default('info'),
   syncPeriodMs: num().pipe(z.number().int().min(100)).default(1000),
+  runtime: z.enum(['auto', 'docker', 'exec']).default('auto'),
+  dataDir: z.string().optional(),
+  listen: z
+    .string()
+    .regex(/^[^\s]*:\d+$/, 'expected host:port')
+    .default('0.0.0.0:10250'),
+  address: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'expected an IPv4 address')
+    .optional(),
 });
 
 /** "k=v" → { k: v }, naming the bad entry. */
@@ -49,12 +65,22 @@ export function parseTaints(items: string[]): { key: string; value?: string; eff
 
 export function nodeCommand(): Command {
   return new Command('node')
-    .description('run the node daemon: register this host and run its pods on Docker')
+    .description('run the node daemon: register this host and run its pods')
     .option('--config <file>', 'settings in YAML (flags and BATON_* variables take precedence)')
     .option('--name <name>', 'node name (default: the host name)')
     .option('--masters <list>', 'master addresses, host:port[,host:port...]')
     .option('--labels <list>', 'node labels, k=v[,k=v...] (e.g. pool=gpu)')
     .option('--taints <list>', 'taints, key[=value]:Effect[,...]')
+    .option(
+      '--runtime <name>',
+      'docker, exec (host processes) or auto: docker when a daemon answers (default auto)',
+    )
+    .option(
+      '--data-dir <dir>',
+      "pods' volumes and the exec runtime's state (default ~/.baton/nodes/NAME)",
+    )
+    .option('--listen <host:port>', "this node's API for logs and exec (default 0.0.0.0:10250)")
+    .option('--address <ip>', 'the address masters and other nodes reach this node at')
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--sync-period-ms <ms>', 'check every pod at least this often (default 1000)')
     .action(async (flags: Record<string, string | undefined>) => {
@@ -62,15 +88,31 @@ export function nodeCommand(): Command {
       const labels = parseLabels(cfg.labels);
       const taints = parseTaints(cfg.taints);
       const log = createLogger({ level: cfg.logLevel }).child({ node: cfg.name });
-      const runtime = new DockerRuntime(cfg.name);
-      if (!(await runtime.available()))
+      const dataDir = cfg.dataDir ?? join(homedir(), '.baton', 'nodes', cfg.name);
+      const address = cfg.address ?? hostAddress();
+      let runtime: Runtime;
+      const docker = new DockerRuntime(cfg.name);
+      if (cfg.runtime === 'exec')
+        runtime = new ExecRuntime(cfg.name, join(dataDir, 'exec'), { hostIP: address });
+      else if (await docker.available()) runtime = docker;
+      else if (cfg.runtime === 'docker')
         throw new ConfigError(
-          'no Docker daemon answers on this host (start dockerd, or set DOCKER_HOST)',
+          'setting "runtime": docker, but no Docker daemon answers on this host (start dockerd, set DOCKER_HOST, or use --runtime exec)',
         );
+      else {
+        process.stderr.write(
+          'baton node: no Docker daemon answers; using the exec runtime (pods run as host processes, without images or isolation)\n',
+        );
+        runtime = new ExecRuntime(cfg.name, join(dataDir, 'exec'), { hostIP: address });
+      }
+      const server = await startNodeServer({ runtime, listen: cfg.listen, log });
       const agent = new NodeAgent({
         nodeName: cfg.name,
         masters: cfg.masters,
         runtime,
+        dataDir,
+        address,
+        apiPort: server.port,
         labels,
         taints,
         log,
@@ -84,8 +126,9 @@ export function nodeCommand(): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       process.stdout.write(
-        `baton node ${cfg.name} (docker) connecting to ${cfg.masters.join(',')}\n`,
+        `baton node ${cfg.name} (${runtime.name} runtime, api on port ${server.port}) connecting to ${cfg.masters.join(',')}\n`,
       );
       await agent.run(abort.signal);
+      await server.close();
     });
 }

@@ -15,9 +15,12 @@ import {
   resourceName,
 } from '../printers';
 
-/** A failure already reported to the user: the command ends with exit code 1. */
+/** A failure already reported to the user: the command ends with `exitCode` (1 unless said otherwise). */
 export class ReportedError extends Error {
-  constructor(message = 'failed') {
+  constructor(
+    message = 'failed',
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'ReportedError';
   }

@@ -9,6 +9,7 @@ import { CronJobController } from './cron-job';
 import { DeploymentController } from './deployment/controller';
 import { EndpointsController } from './endpoints';
 import { JobController } from './job';
+import { NodeIpamController } from './node-ipam';
 import { NodeLifecycleController } from './node-lifecycle';
 import { ReplicaSetController } from './replica-set';
 import { ControllerContext } from './runtime/controller';
@@ -20,6 +21,7 @@ export function leaderLoops(ctx: ControllerContext, dispatcher: Dispatcher): Lea
     new DeploymentController(ctx),
     new ReplicaSetController(ctx),
     new NodeLifecycleController(ctx),
+    new NodeIpamController(ctx),
     new EndpointsController(ctx),
     new JobController(ctx),
     new CronJobController(ctx),

@@ -44,12 +44,18 @@ export interface LoopSettings {
   podEvictionDelayMs: number;
   /** Every controller re-reconciles every key this often. */
   resyncMs: number;
+  /** Node pod CIDRs are blocks of this range… */
+  clusterCIDR: string;
+  /** …of this prefix length. */
+  nodeCIDRMaskSize: number;
 }
 
 export const DEFAULT_SETTINGS: LoopSettings = {
   nodeGracePeriodMs: 10_000,
   podEvictionDelayMs: 5_000,
   resyncMs: 30_000,
+  clusterCIDR: '10.244.0.0/16',
+  nodeCIDRMaskSize: 24,
 };
 
 /** The work-queue key of an object: "namespace/name" (or "name" for cluster objects). */
