@@ -4,8 +4,10 @@
  * pods. Measures, per round, the time from `apply` to every pod Running
  * (as a watcher sees the status the node reports), each pod's startup
  * latency (its ADDED event → Running), and the node daemon's RSS. For
- * comparison, in the same run: the same number of `docker run -d` of the
- * same image in parallel, straight through the Docker API.
+ * comparison, in the same run, straight through the Docker API: the same
+ * number of `docker run -d` of the same image in parallel, and the same
+ * number of pods made as the node makes them (pause container, then the
+ * app container joined to its namespaces) — Docker's own floor for pods.
  *
  *   npm run bench:startup -- --replicas 20 [--rounds 3]
  *
@@ -16,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { ApiObject } from '../src/api/types';
 import { EventType } from '../src/gen/api';
-import { dockerUnavailableReason, TEST_IMAGE } from '../test/support/docker';
+import { dockerUnavailableReason, PAUSE_IMAGE, TEST_IMAGE } from '../test/support/docker';
 import { MasterCluster } from '../test/support/master-cluster';
 import { NodeDaemon } from '../test/support/node-daemon';
 import { until } from '../test/support/until';
@@ -56,6 +58,46 @@ async function dockerRunParallel(docker: Docker): Promise<number> {
   return s;
 }
 
+/**
+ * The pod model straight through Docker, as the node does it but with no
+ * orchestration: per pod a pause container on a bridge network of its own
+ * subnet, then the app container joined to it, all pods in parallel.
+ */
+async function dockerPodsParallel(docker: Docker): Promise<number> {
+  const net = `baton-bench-${process.pid}`;
+  await docker.createNetwork({
+    Name: net,
+    Driver: 'bridge',
+    IPAM: { Config: [{ Subnet: '10.250.0.0/24' }] },
+  });
+  const t0 = performance.now();
+  const ids = await Promise.all(
+    Array.from({ length: replicas }, async () => {
+      const sandbox = await docker.createContainer({
+        Image: PAUSE_IMAGE,
+        Labels: { 'baton.bench': 'startup' },
+        HostConfig: { NetworkMode: net, IpcMode: 'shareable' },
+      });
+      await sandbox.start();
+      const app = await docker.createContainer({
+        Image: TEST_IMAGE,
+        Cmd: ['sleep', '3600'],
+        Labels: { 'baton.bench': 'startup' },
+        HostConfig: {
+          NetworkMode: `container:${sandbox.id}`,
+          IpcMode: `container:${sandbox.id}`,
+        },
+      });
+      await app.start();
+      return [app.id, sandbox.id];
+    }),
+  );
+  const s = (performance.now() - t0) / 1000;
+  for (const id of ids.flat()) await docker.getContainer(id).remove({ force: true });
+  await docker.getNetwork(net).remove();
+  return s;
+}
+
 async function main(): Promise<void> {
   const docker = new Docker();
   const why = await dockerUnavailableReason(docker);
@@ -84,11 +126,17 @@ async function main(): Promise<void> {
     const p99S: number[] = [];
     const rss: number[] = [];
     const dockerS: number[] = [];
+    const dockerPodsS: number[] = [];
+    /** When the last pod was created and bound, from the apply: the masters' share of the total. */
+    const createdS: number[] = [];
+    const boundS: number[] = [];
     for (let r = 0; r < rounds; r++) {
       dockerS.push(await dockerRunParallel(docker));
+      dockerPodsS.push(await dockerPodsParallel(docker));
       const app = `startup-${r}`;
       const added = new Map<string, number>();
       const running = new Map<string, number>();
+      const bound = new Map<string, number>();
       const abort = new AbortController();
       let rssMax = 0;
       const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMB(node.pid!))), 100);
@@ -101,6 +149,8 @@ async function main(): Promise<void> {
           const p = JSON.parse(ev.objectJson) as ApiObject;
           const t = performance.now();
           if (!added.has(p.metadata.name)) added.set(p.metadata.name, t);
+          if ((p.spec as { nodeName?: string }).nodeName && !bound.has(p.metadata.name))
+            bound.set(p.metadata.name, t);
           if (
             (p.status as { phase?: string })?.phase === 'Running' &&
             !running.has(p.metadata.name)
@@ -135,6 +185,8 @@ async function main(): Promise<void> {
       await watching;
       const lat = [...running].map(([n, t]) => (t - added.get(n)!) / 1000).sort((a, b) => a - b);
       applyS.push(all);
+      createdS.push((Math.max(...added.values()) - t0) / 1000);
+      boundS.push((Math.max(...bound.values()) - t0) / 1000);
       p99S.push(percentile(lat, 99));
       rss.push(rssMax);
       await client.delete({ kind: 'Deployment', namespace: 'default', name: app });
@@ -150,12 +202,16 @@ async function main(): Promise<void> {
         podStartupP99Seconds: round(median(p99S), 3),
         nodeRssMB: round(median(rss), 1),
         dockerRunParallelSeconds: round(median(dockerS), 3),
+        dockerPodsParallelSeconds: round(median(dockerPodsS), 3),
+        lastPodCreatedSeconds: round(median(createdS), 3),
+        lastPodBoundSeconds: round(median(boundS), 3),
         replicas,
         rounds,
         applyToAllRunningRounds: applyS.map((x) => round(x, 3)),
         podStartupP99Rounds: p99S.map((x) => round(x, 3)),
         nodeRssMBRounds: rss.map((x) => round(x, 1)),
         dockerRunParallelRounds: dockerS.map((x) => round(x, 3)),
+        dockerPodsParallelRounds: dockerPodsS.map((x) => round(x, 3)),
       })}\n`,
     );
   } finally {

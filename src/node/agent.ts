@@ -114,7 +114,9 @@ export class NodeAgent {
   private readonly known = new Map<string, Pod>();
   private readonly terminating = new Map<string, Promise<void>>();
   /** Probes by container id. */
-  private readonly probes = new Map<string, ContainerProbes>();
+  private readonly probes = new Map<string, { uid: string; probes: ContainerProbes }>();
+  /** Per-pod sync workers by pod uid. */
+  private readonly workers = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Containers being killed by a failed liveness or startup probe. */
   private readonly killing = new Set<string>();
   private syncing?: Promise<void>;
@@ -218,7 +220,8 @@ export class NodeAgent {
     } finally {
       clearInterval(timer);
       await this.syncing;
-      for (const p of this.probes.values()) p.stop();
+      await Promise.all([...this.workers.values()].map((w) => w.done));
+      for (const p of this.probes.values()) p.probes.stop();
       this.probes.clear();
       this.client.close();
     }
@@ -279,31 +282,52 @@ export class NodeAgent {
       if (!assigned.has(uid) && !this.terminating.has(uid)) this.terminate(uid, cs);
     for (const uid of this.known.keys())
       if (!assigned.has(uid) && !byPod.has(uid) && !this.terminating.has(uid)) this.forget(uid);
-    await Promise.all(
-      [...assigned.values()]
-        .filter((p) => !this.terminating.has(p.metadata.uid!))
-        .map((p) =>
-          this.syncPod(p, byPod.get(p.metadata.uid!) ?? []).catch((err) =>
-            this.log.warn(
-              { err, pod: `${p.metadata.namespace}/${p.metadata.name}` },
-              'pod sync failed',
-            ),
-          ),
-        ),
-    );
-    // Probes of containers that are gone stop with them.
-    const current = new Set<string>();
-    for (const cs of byPod.values()) for (const c of cs) if (c.running) current.add(c.id);
-    for (const [id, p] of this.probes)
-      if (!current.has(id) && !this.recent.has(id)) {
-        p.stop();
-        this.probes.delete(id);
-      }
-    this.recent.clear();
+    for (const p of assigned.values())
+      if (!this.terminating.has(p.metadata.uid!))
+        this.podWorker(p.metadata.uid!, byPod.get(p.metadata.uid!) ?? []);
   }
 
-  /** Containers started during this sync (not in the listing it began with). */
-  private readonly recent = new Set<string>();
+  /**
+   * Each pod has its own worker, as in the kubelet: a slow image pull or a
+   * slow container start holds up that pod only. A pod whose worker is busy
+   * is marked, and its worker runs once more (from a fresh listing) when done.
+   */
+  private podWorker(uid: string, cs: RuntimeContainer[]): void {
+    const w = this.workers.get(uid);
+    if (w) {
+      w.again = true;
+      return;
+    }
+    const me = { again: false, done: Promise.resolve() };
+    this.workers.set(uid, me);
+    me.done = (async () => {
+      let listing = cs;
+      for (;;) {
+        const pod = this.session.pods.get(uid) as Pod | undefined;
+        if (!pod || this.terminating.has(uid)) return;
+        try {
+          await this.syncPod(pod, listing);
+        } catch (err) {
+          this.log.warn(
+            { err, pod: `${pod.metadata.namespace}/${pod.metadata.name}` },
+            'pod sync failed',
+          );
+        }
+        if (!me.again) return;
+        me.again = false;
+        listing = await this.opts.runtime.list(uid).catch(() => listing);
+      }
+    })().finally(() => this.workers.delete(uid));
+  }
+
+  /** Stops the probes of `uid`'s containers, except `keep`. */
+  private stopProbes(uid: string, keep: ReadonlySet<string> = new Set()): void {
+    for (const [id, p] of this.probes)
+      if (p.uid === uid && !keep.has(id)) {
+        p.probes.stop();
+        this.probes.delete(id);
+      }
+  }
 
   /** Stops a pod that is no longer assigned, in the background: app containers with the pod's grace period, then the rest. */
   private terminate(uid: string, cs: RuntimeContainer[]): void {
@@ -313,10 +337,8 @@ export class NodeAgent {
     this.log.info({ pod: name, graceSeconds: grace }, 'stopping pod');
     const rt = this.opts.runtime;
     const done = (async () => {
-      for (const c of cs) {
-        this.probes.get(c.id)?.stop();
-        this.probes.delete(c.id);
-      }
+      await this.workers.get(uid)?.done;
+      this.stopProbes(uid);
       await Promise.all(
         cs
           .filter((c) => c.name !== INFRA && c.running)
@@ -346,6 +368,7 @@ export class NodeAgent {
   }
 
   private forget(uid: string): void {
+    this.stopProbes(uid);
     this.known.delete(uid);
     this.reported.delete(uid);
     this.phases.delete(uid);
@@ -404,7 +427,6 @@ export class NodeAgent {
           running: true,
           image: '',
         };
-        this.recent.add(id);
         this.startedAt.set(uid, now());
       } catch (err) {
         const msg = (err as Error).message;
@@ -431,6 +453,7 @@ export class NodeAgent {
       cs,
       finished,
       volumes: async () => (volumes ??= await this.config.volumes(pod)),
+      probed: new Set(),
     };
 
     // Init containers, one at a time, each to success, before any app container.
@@ -456,6 +479,8 @@ export class NodeAgent {
           ? await this.syncContainer(ctx, spec, false)
           : this.waiting(spec, 'PodInitializing'),
       );
+    // Probes of container instances that are gone stop with them.
+    this.stopProbes(uid, ctx.probed);
     this.report(pod, statuses, initStatuses, { podIP, initialized, initFailed });
   }
 
@@ -505,7 +530,6 @@ export class NodeAgent {
           volumes: await ctx.volumes(),
         });
         const id = await rt.startContainer(launch, ctx.sandboxId);
-        this.recent.add(id);
         this.events.record(pod, 'Normal', 'Started', `Started container ${spec.name}`, field);
         const d = await rt.inspect(id);
         return this.containerStatus(ctx, spec, init, id, restarts, d, last);
@@ -648,13 +672,14 @@ export class NodeAgent {
   /** The probes of a running app container, started the first time it is seen. */
   private probesFor(ctx: SyncContext, spec: Container, id: string): ContainerProbes | undefined {
     if (!spec.livenessProbe && !spec.readinessProbe && !spec.startupProbe) return undefined;
-    let p = this.probes.get(id);
-    if (p) return p;
+    ctx.probed.add(id);
+    const had = this.probes.get(id);
+    if (had) return had.probes;
     const ports = new Map<string, number>();
     for (const cp of spec.ports ?? []) if (cp.name) ports.set(cp.name, cp.containerPort);
     const { pod } = ctx;
     const field = `spec.containers{${spec.name}}`;
-    p = new ContainerProbes(
+    const p = new ContainerProbes(
       spec,
       { ip: ctx.podIP ?? this.address, containerId: id, ports },
       this.opts.runtime,
@@ -682,7 +707,7 @@ export class NodeAgent {
             { pod: pod.metadata.name, container: spec.name, kind, message },
             'probe failed: killing',
           );
-          this.probes.get(id)?.stop();
+          this.probes.get(id)?.probes.stop();
           this.opts.runtime
             .stop(id, graceSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30)
             .catch((err) => this.log.warn({ err }, 'killing container failed'))
@@ -693,7 +718,7 @@ export class NodeAgent {
         },
       },
     );
-    this.probes.set(id, p);
+    this.probes.set(id, { uid: pod.metadata.uid!, probes: p });
     p.start();
     return p;
   }
@@ -830,4 +855,6 @@ interface SyncContext {
   finished: boolean;
   /** The pod's volumes as host paths, prepared on first use in a sync. */
   volumes(): Promise<Map<string, string>>;
+  /** Containers whose probes this sync looked at (the others' are stopped). */
+  probed: Set<string>;
 }

@@ -51,6 +51,8 @@ export function demuxBuffer(buf: Buffer): { stdout: Buffer; stderr: Buffer; all:
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker';
+  /** Images known to be present. */
+  private readonly images = new Set<string>();
   /** The Docker network sandboxes join: the node's own (on its pod CIDR) once made. */
   private network = 'bridge';
 
@@ -99,11 +101,10 @@ export class DockerRuntime implements Runtime {
     return (this.network = name);
   }
 
-  async list(): Promise<RuntimeContainer[]> {
-    const all = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL.node}=${this.nodeName}`] },
-    });
+  async list(podUid?: string): Promise<RuntimeContainer[]> {
+    const label = [`${LABEL.node}=${this.nodeName}`];
+    if (podUid !== undefined) label.push(`${LABEL.uid}=${podUid}`);
+    const all = await this.docker.listContainers({ all: true, filters: { label } });
     return all.map((c) => ({
       id: c.Id,
       podUid: c.Labels[LABEL.uid] ?? '',
@@ -133,12 +134,15 @@ export class DockerRuntime implements Runtime {
 
   /** Makes sure `image` is present, pulling it as the policy says. */
   async ensureImage(image: string, policy: string | undefined): Promise<void> {
+    // Seen present before: no need to ask (a create that finds it gone forgets it).
+    if (policy !== 'Always' && this.images.has(image)) return;
     let present = true;
     try {
       await this.docker.getImage(image).inspect();
     } catch {
       present = false;
     }
+    if (present) this.images.add(image);
     if (present && policy !== 'Always') return;
     if (!present && policy === 'Never')
       throw new RuntimeError(
@@ -152,6 +156,7 @@ export class DockerRuntime implements Runtime {
           err ? reject(err) : resolve(),
         ),
       );
+      this.images.add(image);
     } catch (err) {
       if (present) return; // Always, but the registry is unreachable: use what we have
       throw new RuntimeError('ErrImagePull', `failed to pull image "${image}": ${firstLine(err)}`);
@@ -196,6 +201,7 @@ export class DockerRuntime implements Runtime {
       });
       id = c.id;
     } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) this.images.delete(PAUSE_IMAGE);
       throw new RuntimeError('CreateContainerError', `pod sandbox: ${firstLine(err)}`);
     }
     try {
@@ -237,6 +243,7 @@ export class DockerRuntime implements Runtime {
       });
       id = c.id;
     } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) this.images.delete(spec.image);
       throw new RuntimeError('CreateContainerError', firstLine(err));
     }
     try {

@@ -271,9 +271,10 @@ export class ExecRuntime implements Runtime {
     this.ip = opts.hostIP ?? '127.0.0.1';
   }
 
-  async list(): Promise<RuntimeContainer[]> {
+  async list(podUid?: string): Promise<RuntimeContainer[]> {
     const out: RuntimeContainer[] = [];
-    for (const pod of await subdirs(this.stateDir))
+    const pods = await subdirs(this.stateDir);
+    for (const pod of podUid === undefined ? pods : pods.filter((p) => p === clean(podUid)))
       for (const name of await subdirs(path.join(this.stateDir, pod))) {
         const id = `${pod}/${name}`;
         const meta = await this.readMeta(id).catch(() => undefined);

@@ -122,8 +122,8 @@ export interface LogOptions {
 
 export interface Runtime {
   readonly name: 'docker' | 'exec';
-  /** Every container and sandbox this node made, running or not. */
-  list(): Promise<RuntimeContainer[]>;
+  /** Every container and sandbox this node made (of one pod when `podUid` is given), running or not. */
+  list(podUid?: string): Promise<RuntimeContainer[]>;
   inspect(id: string): Promise<ContainerDetail>;
   /** Starts the pod's sandbox; returns its id. */
   startSandbox(spec: SandboxSpec): Promise<string>;

@@ -2,8 +2,16 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
-import { CidrBlocks } from '../../master/controllers/node-ipam';
-import { startMaster } from '../../master/master';
+
+/** The masters' code, loaded when this command runs: every `baton` command (the node daemon too) reads this file. */
+function masterModules() {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  return {
+    ...(require('../../master/master') as typeof import('../../master/master')),
+    ...(require('../../master/controllers/node-ipam') as typeof import('../../master/controllers/node-ipam')),
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 export const masterConfigSchema = z.object({
   id: num().pipe(z.number().int().min(1, 'must be a positive integer')),
@@ -91,6 +99,7 @@ export function masterCommand(): Command {
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
       const peers = parsePeerList(cfg.peers);
+      const { CidrBlocks, startMaster } = masterModules();
       try {
         new CidrBlocks(cfg.clusterCidr, cfg.nodeCidrMaskSize);
       } catch (err) {

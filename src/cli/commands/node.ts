@@ -10,11 +10,19 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
-import { hostAddress, NodeAgent } from '../../node/agent';
-import { DockerRuntime } from '../../node/docker-runtime';
-import { ExecRuntime } from '../../node/exec-runtime';
-import { startNodeServer } from '../../node/node-server';
 import type { Runtime } from '../../node/runtime';
+
+/** The daemon's code, loaded when this command runs: every `baton` command reads this file. */
+function nodeModules() {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  return {
+    ...(require('../../node/agent') as typeof import('../../node/agent')),
+    ...(require('../../node/docker-runtime') as typeof import('../../node/docker-runtime')),
+    ...(require('../../node/exec-runtime') as typeof import('../../node/exec-runtime')),
+    ...(require('../../node/node-server') as typeof import('../../node/node-server')),
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 export const nodeConfigSchema = z.object({
   name: z
@@ -85,6 +93,7 @@ export function nodeCommand(): Command {
     .option('--sync-period-ms <ms>', 'check every pod at least this often (default 1000)')
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(nodeConfigSchema, { flags, file: flags.config });
+      const { hostAddress, NodeAgent, DockerRuntime, ExecRuntime, startNodeServer } = nodeModules();
       const labels = parseLabels(cfg.labels);
       const taints = parseTaints(cfg.taints);
       const log = createLogger({ level: cfg.logLevel }).child({ node: cfg.name });
