@@ -50,6 +50,8 @@ export class NodeSession {
   connected = false;
   /** A complete set of assignments arrived at least once (before that, an empty set means "not told yet"). */
   hasAssignments = false;
+  /** The last session failed (its warning was logged; repeats go to debug). */
+  private failing = false;
   /** How many sessions were opened (for tests and metrics). */
   sessions = 0;
 
@@ -119,6 +121,8 @@ export class NodeSession {
             break;
           case 'session': {
             outcome = 'served';
+            if (this.failing) this.log.info({ address }, 'session open again');
+            this.failing = false;
             this.connected = true;
             this.sessions++;
             const period = Math.max(50, m.msg.value.heartbeatPeriodMs || 1000);
@@ -140,12 +144,14 @@ export class NodeSession {
         }
       });
       call.on('error', (err: grpc.ServiceError) => {
-        // Our own cancel (redirect, stop) is not worth a word; anything else is.
-        if (err.code !== grpc.status.CANCELLED)
-          this.log.warn(
-            { address, code: grpc.status[err.code], err: err.details },
-            'session failed',
-          );
+        // Our own cancel (redirect, stop) is not worth a word; anything else is,
+        // once: while no master answers, the retries say it again at debug.
+        if (err.code !== grpc.status.CANCELLED) {
+          const what = { address, code: grpc.status[err.code], err: err.details };
+          if (this.failing) this.log.debug(what, 'session failed');
+          else this.log.warn(what, 'session failed; retrying (further failures at debug)');
+          this.failing = true;
+        }
         finish();
       });
       call.on('end', () => finish());

@@ -375,6 +375,40 @@ describe('node daemon on Docker: pods as real containers', function () {
     await Promise.all(['no-such-image', 'exits', 'oom'].map(deletePod));
   });
 
+  it('adopts its running containers when the daemon restarts, and keeps them running while every master is down', async () => {
+    await createPod('adopted', {
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'main', image: TEST_IMAGE, command: ['sleep', '3600'] }],
+    });
+    await waitFor('the pod Ready', async () => ready(await pod('adopted')));
+    const before = (await containers()).map((x) => x.Id).sort();
+    await node!.restart();
+    // The new daemon finds both containers and reports the pod as it is: no restart, same ids.
+    await until('a session from the restarted daemon', async () =>
+      node!.log.includes('connecting to'),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual((await containers()).map((x) => x.Id).sort(), before);
+    const s = statusOf(await pod('adopted')).containerStatuses![0];
+    assert.equal(s.restartCount, 0);
+    assert.ok(s.state.running);
+
+    // Every master down: the pod keeps running; masters back: status flows again.
+    const ids = c!.ids();
+    for (const id of ids) await c!.kill(id);
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const x of await containers()) assert.equal(x.State, 'running', x.Names[0]);
+    await Promise.all(ids.map((id) => c!.startMaster(id)));
+    await c!.leader(30_000);
+    const id = s.containerID!.replace('docker://', '');
+    await docker.getContainer(id).kill();
+    await waitFor('the restart reported after the masters came back', async () => {
+      const now = statusOf(await pod('adopted')).containerStatuses?.[0];
+      return now?.restartCount === 1 && now.state.running !== undefined;
+    });
+    await deletePod('adopted');
+  });
+
   it('keeps every container running when the leader master is killed, and status keeps flowing', async () => {
     await client.apply(
       JSON.stringify({

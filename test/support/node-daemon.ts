@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { LABEL } from '../../src/node/runtime';
 import { BATON_BIN } from './master-cluster';
-import { freePort } from './raft-kv/processes';
+import { freePort, stopProcess } from './raft-kv/processes';
 
 /**
  * A real `baton node` process for tests and benchmarks: its own data
@@ -14,7 +14,8 @@ import { freePort } from './raft-kv/processes';
  */
 export class NodeDaemon {
   log = '';
-  readonly proc: ChildProcess;
+  proc: ChildProcess;
+  private readonly args: string[];
   readonly dataDir = mkdtempSync(join(tmpdir(), 'baton-node-'));
   private readonly docker = new Docker();
 
@@ -25,31 +26,40 @@ export class NodeDaemon {
     runtime: 'docker' | 'exec',
     logLevel: string,
   ) {
-    this.proc = spawn(
-      process.execPath,
-      [
-        BATON_BIN,
-        'node',
-        '--name',
-        name,
-        '--masters',
-        masters.join(','),
-        '--runtime',
-        runtime,
-        '--data-dir',
-        this.dataDir,
-        '--listen',
-        `127.0.0.1:${apiPort}`,
-        '--address',
-        '127.0.0.1',
-        '--log-level',
-        logLevel,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    this.args = [
+      BATON_BIN,
+      'node',
+      '--name',
+      name,
+      '--masters',
+      masters.join(','),
+      '--runtime',
+      runtime,
+      '--data-dir',
+      this.dataDir,
+      '--listen',
+      `127.0.0.1:${apiPort}`,
+      '--address',
+      '127.0.0.1',
+      '--log-level',
+      logLevel,
+    ];
+    this.proc = this.spawn();
+  }
+
+  private spawn(): ChildProcess {
+    const p = spawn(process.execPath, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer) => (this.log = (this.log + d.toString()).slice(-6000));
-    this.proc.stdout!.on('data', keep);
-    this.proc.stderr!.on('data', keep);
+    p.stdout!.on('data', keep);
+    p.stderr!.on('data', keep);
+    return p;
+  }
+
+  /** SIGTERM (containers keep running), then the same daemon again: same name, data and port. */
+  async restart(): Promise<void> {
+    await stopProcess(this.proc, 'SIGTERM');
+    this.log = '';
+    this.proc = this.spawn();
   }
 
   static async start(
@@ -75,7 +85,7 @@ export class NodeDaemon {
   }
 
   async stop(): Promise<void> {
-    this.proc.kill('SIGTERM');
+    await stopProcess(this.proc, 'SIGTERM');
     for (const x of await this.containers().catch(() => []))
       await this.docker
         .getContainer(x.Id)
