@@ -8,6 +8,7 @@ require('../dist/src/cli/main.js')
     },
     (err) => {
       process.stderr.write(`baton: ${err && err.message ? err.message : String(err)}\n`);
-      process.exitCode = 1;
+      // A daemon that failed half way may still hold timers or sockets: do not linger.
+      process.exit(1);
     },
   );

@@ -170,11 +170,25 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         settings: opts.loops,
       });
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+  } catch (err) {
+    // Nothing may keep running (Raft's timers, LevelDB's lock) when the master cannot serve.
+    await loops?.stop();
+    await node.stop();
+    server.forceShutdown();
+    await transport.close();
+    await raftStore.close();
+    const why = /EADDRINUSE/.test((err as Error).message)
+      ? 'the address is already in use (another master, or another program?)'
+      : (err as Error).message;
+    throw new Error(`cannot listen on ${opts.listen}: ${why}`);
+  }
 
   // A new leader makes sure the default namespace exists (as kube-apiserver does).
   node.onLeaderChange((leader) => {

@@ -229,7 +229,8 @@ export interface NodeServer {
 /** Serves NodeApi on `listen`. */
 export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServer> {
   const log = (opts.log ?? silentLogger()).child({ component: 'node-api' });
-  const server = new grpc.Server({ 'grpc.max_send_message_length': -1 });
+  // No SO_REUSEPORT (grpc-js's default): a port already in use is an error, not a shared port.
+  const server = new grpc.Server({ 'grpc.max_send_message_length': -1, 'grpc.so_reuseport': 0 });
   server.addService(NodeApiService, nodeApiService(opts.runtime, log));
   // Plaintext for now: mutual TLS with certificates from the cluster CA
   // (DESIGN.md, Security) comes with the issue that adds node join tokens.

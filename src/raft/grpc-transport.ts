@@ -23,6 +23,9 @@ export const DEFAULT_PARTIAL_SNAPSHOT_TTL_MS = 60_000;
 export const RAFT_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': 16 * 1024 * 1024,
   'grpc.enable_channelz': 0,
+  // grpc-js binds with SO_REUSEPORT by default: two servers given the same
+  // address would both "listen" and split the traffic. Fail loudly instead.
+  'grpc.so_reuseport': 0,
 };
 
 export interface GrpcTransportOptions {

@@ -68,13 +68,22 @@ export class MasterCluster {
     });
     await new Promise<void>((resolve, reject) => {
       let out = '';
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`master ${id} did not listen within 30 s: ${this.logs.get(id) ?? ''}`)),
+        30_000,
+      );
       p.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (out.includes('listening on')) resolve();
+        if (out.includes('listening on')) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
-      p.once('exit', (code) =>
-        reject(new Error(`master ${id} exited with ${code}: ${this.logs.get(id) ?? ''}`)),
-      );
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`master ${id} exited with ${code}: ${this.logs.get(id) ?? ''}`));
+      });
     });
   }
 

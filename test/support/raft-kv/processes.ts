@@ -7,15 +7,24 @@ import { KvClient } from './client';
 
 const SERVER = join(__dirname, 'server.js');
 
+/** Ports this process handed out already: the kernel may offer one again once it is closed. */
+const handedOut = new Set<number>();
+
+/** A loopback port nothing listens on now, never the same twice in this process. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** Sends `signal` to a child process and resolves with its exit code once it has exited. */
