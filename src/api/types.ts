@@ -130,3 +130,8 @@ export function kindInfo(kind: string): KindInfo | undefined {
 }
 
 export const DEFAULT_NAMESPACE = 'default';
+
+/** `Kind/namespace/name` (namespace empty for cluster-wide kinds): how a node session keys cluster objects. */
+export function sessionObjectKey(o: ApiObject): string {
+  return `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}

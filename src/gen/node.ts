@@ -74,11 +74,17 @@ export interface SessionInfo {
   /** Send a heartbeat at least this often. */
   heartbeatPeriodMs: number;
   leaderId: number;
+  /**
+   * The cluster's address ranges, as the masters were configured: Service
+   * ClusterIPs come from service_cidr, pod IPs from cluster_cidr.
+   */
+  serviceCidr: string;
+  clusterCidr: string;
 }
 
 /**
- * Pods assigned to the node. `full`: the complete set (replaces what the
- * node had). Otherwise a delta that applies only on top of `base_version`;
+ * Pods assigned to the node, and the cluster objects every node watches.
+ * `full`: the complete set of both (replaces what the node had). Otherwise a delta that applies only on top of `base_version`;
  * a node holding another version asks for a resync.
  */
 export interface Assignments {
@@ -89,6 +95,13 @@ export interface Assignments {
   upserts: string[];
   /** uids of pods no longer assigned. */
   removed: string[];
+  /**
+   * What every node's proxy, DNS and routes need, new or changed (JSON):
+   * Services, Endpoints, and Nodes cut down to their pod CIDR and addresses.
+   */
+  objects: string[];
+  /** Keys ("Kind/namespace/name", namespace empty for Nodes) of those gone. */
+  removedObjects: string[];
 }
 
 /** This master does not lead: try the leader (address empty while unknown). */
@@ -503,7 +516,7 @@ export const NodeMessage = {
 };
 
 function createBaseSessionInfo(): SessionInfo {
-  return { sessionId: '', heartbeatPeriodMs: 0, leaderId: 0 };
+  return { sessionId: '', heartbeatPeriodMs: 0, leaderId: 0, serviceCidr: '', clusterCidr: '' };
 }
 
 export const SessionInfo = {
@@ -516,6 +529,12 @@ export const SessionInfo = {
     }
     if (message.leaderId !== 0) {
       writer.uint32(24).uint64(message.leaderId);
+    }
+    if (message.serviceCidr !== '') {
+      writer.uint32(34).string(message.serviceCidr);
+    }
+    if (message.clusterCidr !== '') {
+      writer.uint32(42).string(message.clusterCidr);
     }
     return writer;
   },
@@ -548,6 +567,20 @@ export const SessionInfo = {
 
           message.leaderId = longToNumber(reader.uint64() as Long);
           continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.serviceCidr = reader.string();
+          continue;
+        case 5:
+          if (tag !== 42) {
+            break;
+          }
+
+          message.clusterCidr = reader.string();
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -565,12 +598,22 @@ export const SessionInfo = {
     message.sessionId = object.sessionId ?? '';
     message.heartbeatPeriodMs = object.heartbeatPeriodMs ?? 0;
     message.leaderId = object.leaderId ?? 0;
+    message.serviceCidr = object.serviceCidr ?? '';
+    message.clusterCidr = object.clusterCidr ?? '';
     return message;
   },
 };
 
 function createBaseAssignments(): Assignments {
-  return { full: false, version: 0, baseVersion: 0, upserts: [], removed: [] };
+  return {
+    full: false,
+    version: 0,
+    baseVersion: 0,
+    upserts: [],
+    removed: [],
+    objects: [],
+    removedObjects: [],
+  };
 }
 
 export const Assignments = {
@@ -589,6 +632,12 @@ export const Assignments = {
     }
     for (const v of message.removed) {
       writer.uint32(42).string(v!);
+    }
+    for (const v of message.objects) {
+      writer.uint32(50).string(v!);
+    }
+    for (const v of message.removedObjects) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -635,6 +684,20 @@ export const Assignments = {
 
           message.removed.push(reader.string());
           continue;
+        case 6:
+          if (tag !== 50) {
+            break;
+          }
+
+          message.objects.push(reader.string());
+          continue;
+        case 7:
+          if (tag !== 58) {
+            break;
+          }
+
+          message.removedObjects.push(reader.string());
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -654,6 +717,8 @@ export const Assignments = {
     message.baseVersion = object.baseVersion ?? 0;
     message.upserts = object.upserts?.map((e) => e) || [];
     message.removed = object.removed?.map((e) => e) || [];
+    message.objects = object.objects?.map((e) => e) || [];
+    message.removedObjects = object.removedObjects?.map((e) => e) || [];
     return message;
   },
 };

@@ -33,6 +33,7 @@ import {
   updateCommand,
   validateJson,
 } from './admission';
+import { DEFAULT_SERVICE_NETWORK, ServiceAllocator } from './service-alloc';
 import { ApiError, storeError } from './api-error';
 import { proxyExec, proxyLogs } from './pod-streams';
 import { Command, CommandResult, encodeCommand } from './store/commands';
@@ -64,6 +65,8 @@ export interface ApiServerDeps {
   peerClient(address: string): ClusterClient;
   /** A client for a node's API, by address (for logs and exec). */
   nodeClient(address: string): NodeApiClient;
+  /** Hands out Service addresses and node ports (default: DEFAULT_SERVICE_NETWORK). */
+  services?: ServiceAllocator;
 }
 
 function toApiError(err: unknown, node: RaftNode): ApiError {
@@ -117,6 +120,7 @@ function kindOf(name: string): KindInfo {
 /** The Cluster service of one master. Writes run on the leader (followers forward); reads run anywhere. */
 export function clusterService(deps: ApiServerDeps): ClusterServer {
   const { node, store, env, log } = deps;
+  const services = deps.services ?? new ServiceAllocator(DEFAULT_SERVICE_NETWORK);
 
   async function leaderAddress(): Promise<string | undefined> {
     const deadline = Date.now() + 5000;
@@ -231,9 +235,33 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     dryRun: boolean,
   ): Promise<WriteResponse> {
     const o = admitCreate(store, object, env);
-    if (dryRun) return written(o, store.revision, warnings, { created: true });
-    const r = await propose({ op: 'create', object: o });
-    return written(r.result.ok ? r.result.object! : o, r.index, warnings, { created: true });
+    const release = services.admit(store, o);
+    try {
+      if (dryRun) return written(o, store.revision, warnings, { created: true });
+      const r = await propose({ op: 'create', object: o });
+      return written(r.result.ok ? r.result.object! : o, r.index, warnings, { created: true });
+    } finally {
+      release();
+    }
+  }
+
+  /** Proposes an update of `cur` to `o` (Service allocations kept or made first). */
+  async function proposeUpdate(
+    cur: ApiObject,
+    o: ApiObject,
+    subresource: 'status' | undefined,
+    expectedRevision: number | undefined,
+    warnings: string[],
+    dryRun: boolean,
+  ): Promise<WriteResponse> {
+    const release = subresource ? () => {} : services.admit(store, o, cur);
+    try {
+      if (dryRun) return written(o, store.revision, warnings);
+      const r = await propose(updateCommand(cur, o, subresource, expectedRevision));
+      return written(r.result.ok ? r.result.object! : o, r.index, warnings);
+    } finally {
+      release();
+    }
   }
 
   return {
@@ -259,9 +287,14 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
           if (!cur) return await create(v, req.dryRun);
           const merged = mergeForApply(cur.object, object);
           if (!merged) return written(cur.object, cur.revision, warnings, { unchanged: true });
-          if (req.dryRun) return written(merged, store.revision, warnings);
-          const r = await propose(updateCommand(cur.object, merged, undefined, cur.revision));
-          return written(r.result.ok ? r.result.object! : merged, r.index, warnings);
+          return await proposeUpdate(
+            cur.object,
+            merged,
+            undefined,
+            cur.revision,
+            warnings,
+            req.dryRun,
+          );
         } catch (err) {
           const retry =
             err instanceof ApiError &&
@@ -296,15 +329,14 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
           grpc.status.INVALID_ARGUMENT,
           `metadata.resourceVersion: must be a number, got "${rv}"`,
         );
-      const cmd = updateCommand(
+      return proposeUpdate(
         cur.object,
         object,
         req.subresource === 'status' ? 'status' : undefined,
         rv === undefined ? undefined : Number(rv),
+        warnings,
+        req.dryRun,
       );
-      if (req.dryRun) return written(object, store.revision, warnings);
-      const r = await propose(cmd);
-      return written(r.result.ok ? r.result.object! : object, r.index, warnings);
     }),
 
     delete: unary(node, log, async (req, call): Promise<DeleteResponse> => {

@@ -3,6 +3,8 @@
  * session. It registers the node, keeps its heartbeats in memory, streams
  * the pods assigned to it (a complete set, then deltas chained by version)
  * and writes the statuses the node reports, batched into few Raft entries.
+ * Every session also carries what each node's proxy, DNS and routes need:
+ * all Services and Endpoints, and every Node's pod CIDR and addresses.
  * On any master that does not lead, a session is answered with where the
  * leader is; when leadership ends, every session ends and nodes reconnect.
  */
@@ -11,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { formatIssues, validateObject } from '../api/schema';
 import { podStatus } from '../api/schema/pod';
-import { ApiObject } from '../api/types';
+import { ApiObject, sessionObjectKey } from '../api/types';
 import {
   Assignments,
   DispatcherServer,
@@ -32,6 +34,30 @@ export interface DispatcherOptions {
   heartbeatPeriodMs?: number;
   /** Longest wait for the leader's loops to start before answering "not the leader". */
   startWaitMs?: number;
+  /** The cluster's address ranges, told to every node. */
+  network?: { serviceCIDR: string; clusterCIDR: string };
+}
+
+/** The kinds every node watches, besides its own pods. */
+const WATCHED_KINDS = ['Service', 'Endpoints', 'Node'] as const;
+
+/**
+ * What a node is sent of a cluster object: Services and Endpoints whole, a
+ * Node cut down to its pod CIDR and addresses (its status changes often and
+ * other nodes only route to it). Undefined for other kinds.
+ */
+export function clusterObjectJson(o: ApiObject, json: string): string | undefined {
+  if (o.kind === 'Service' || o.kind === 'Endpoints') return json;
+  if (o.kind !== 'Node') return undefined;
+  const spec = o.spec as { podCIDR?: string } | undefined;
+  const status = o.status as { addresses?: unknown[] } | undefined;
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: o.metadata.name, uid: o.metadata.uid },
+    spec: spec?.podCIDR ? { podCIDR: spec.podCIDR } : {},
+    status: { addresses: status?.addresses ?? [] },
+  });
 }
 
 /** Heartbeats of one term: a new leader starts with none (and a grace period from `since`). */
@@ -71,6 +97,8 @@ class Session {
   version = 0;
   /** Changes since the last delta: uid → pod JSON, or null when removed. */
   private pending = new Map<string, string | null>();
+  /** Cluster objects changed since the last delta: key → JSON, or null when removed. */
+  private pendingObjects = new Map<string, string | null>();
   private flushScheduled = false;
 
   constructor(
@@ -78,8 +106,9 @@ class Session {
     private readonly stream: Stream,
   ) {}
 
-  sendFull(pods: { json: string }[]): void {
+  sendFull(pods: { json: string }[], objects: string[]): void {
     this.pending.clear();
+    this.pendingObjects.clear();
     this.version++;
     this.send({
       full: true,
@@ -87,11 +116,22 @@ class Session {
       baseVersion: 0,
       upserts: pods.map((p) => p.json),
       removed: [],
+      objects,
+      removedObjects: [],
     });
   }
 
   note(uid: string, json: string | null): void {
     this.pending.set(uid, json);
+    this.schedule();
+  }
+
+  noteObject(key: string, json: string | null): void {
+    this.pendingObjects.set(key, json);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // Changes committed together go out together.
@@ -100,16 +140,31 @@ class Session {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.pendingObjects.size === 0) return;
     const upserts: string[] = [];
     const removed: string[] = [];
     for (const [uid, json] of this.pending) {
       if (json === null) removed.push(uid);
       else upserts.push(json);
     }
+    const objects: string[] = [];
+    const removedObjects: string[] = [];
+    for (const [key, json] of this.pendingObjects) {
+      if (json === null) removedObjects.push(key);
+      else objects.push(json);
+    }
     this.pending.clear();
+    this.pendingObjects.clear();
     const base = this.version++;
-    this.send({ full: false, version: this.version, baseVersion: base, upserts, removed });
+    this.send({
+      full: false,
+      version: this.version,
+      baseVersion: base,
+      upserts,
+      removed,
+      objects,
+      removedObjects,
+    });
   }
 
   private send(a: Assignments): void {
@@ -145,17 +200,20 @@ export class Dispatcher {
       run: async () => {
         if (ctx.signal.aborted) return;
         this.ctx = ctx;
-        const stop = ctx.store.watch.subscribe({
-          query: { kind: 'Pod' },
-          deliver: (cs) => this.route(cs),
-        });
+        const stops = [
+          ctx.store.watch.subscribe({ query: { kind: 'Pod' }, deliver: (cs) => this.route(cs) }),
+          ...WATCHED_KINDS.map((kind) =>
+            ctx.store.watch.subscribe({ query: { kind }, deliver: (cs) => this.broadcast(cs) }),
+          ),
+        ];
         for (const w of this.started) w();
         this.started.clear();
         await new Promise<void>((resolve) =>
           ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
         );
-        stop();
+        for (const stop of stops) stop();
         this.ctx = undefined;
+        this.lastObjects.clear();
         for (const s of this.sessions.values()) s.end();
         this.sessions.clear();
       },
@@ -170,6 +228,34 @@ export class Dispatcher {
       if (!s) continue;
       s.note(c.object.metadata.uid!, c.type === 'DELETED' ? null : c.json);
     }
+  }
+
+  /** Last JSON sent per cluster object: a Node whose slim form did not change is not resent. */
+  private readonly lastObjects = new Map<string, string>();
+
+  private broadcast(changes: Change[]): void {
+    for (const c of changes) {
+      const key = sessionObjectKey(c.object);
+      let json: string | null = null;
+      if (c.type !== 'DELETED') {
+        json = clusterObjectJson(c.object, c.json) ?? null;
+        if (json === null || this.lastObjects.get(key) === json) continue;
+        this.lastObjects.set(key, json);
+      } else if (!this.lastObjects.delete(key)) continue;
+      for (const s of this.sessions.values()) s.noteObject(key, json);
+    }
+  }
+
+  /** Every cluster object a node watches, as sent (and remembered for `broadcast`). */
+  private clusterObjects(ctx: ControllerContext): string[] {
+    const out: string[] = [];
+    for (const kind of WATCHED_KINDS)
+      for (const s of ctx.store.list({ kind })) {
+        const json = clusterObjectJson(s.object, s.json)!;
+        this.lastObjects.set(sessionObjectKey(s.object), json);
+        out.push(json);
+      }
+    return out;
   }
 
   /** The gRPC service (registered on every master). */
@@ -237,6 +323,8 @@ export class Dispatcher {
           sessionId: session.id,
           heartbeatPeriodMs: this.opts.heartbeatPeriodMs ?? 1000,
           leaderId: this.opts.node.id,
+          serviceCidr: this.opts.network?.serviceCIDR ?? '',
+          clusterCidr: this.opts.network?.clusterCIDR ?? '',
         },
       },
     });
@@ -245,7 +333,7 @@ export class Dispatcher {
         kind: 'Pod',
         fields: { terms: [{ path: 'spec.nodeName', op: '=', value: nodeName }] },
       });
-    session.sendFull(assigned());
+    session.sendFull(assigned(), this.clusterObjects(ctx));
     stream.on('data', (m: NodeMessage) => {
       heartbeats.beat(nodeName);
       switch (m.msg?.$case) {
@@ -253,7 +341,7 @@ export class Dispatcher {
           this.writeStatuses(ctx, nodeName, m.msg.value.statuses);
           break;
         case 'resync':
-          session.sendFull(assigned());
+          session.sendFull(assigned(), this.clusterObjects(ctx));
           break;
         default:
           break;

@@ -12,7 +12,8 @@ import { RaftNode, RaftNodeOptions } from '../raft/raft-node';
 import { AdmissionEnv, timestamp } from './admission';
 import { clusterService } from './api-server';
 import { leaderLoops } from './controllers';
-import { LoopSettings } from './controllers/runtime/controller';
+import { DEFAULT_SETTINGS, LoopSettings } from './controllers/runtime/controller';
+import { DEFAULT_SERVICE_NETWORK, ServiceAllocator, ServiceNetwork } from './service-alloc';
 import { Dispatcher } from './dispatcher';
 import { LeaderLoops } from './leader';
 import { ClusterStore } from './store/cluster-store';
@@ -40,6 +41,8 @@ export interface MasterOptions {
   loops?: Partial<LoopSettings>;
   /** Nodes heartbeat this often. */
   heartbeatPeriodMs?: number;
+  /** Where Service addresses and node ports come from (default DEFAULT_SERVICE_NETWORK). */
+  services?: Partial<ServiceNetwork>;
   /** Run no scheduler or controllers (a master for API tests only). */
   noLeaderLoops?: boolean;
 }
@@ -142,6 +145,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       );
     return c;
   };
+  const network = { ...DEFAULT_SERVICE_NETWORK, ...opts.services };
   const server = new grpc.Server({ ...RAFT_SERVER_OPTIONS, 'grpc.max_send_message_length': -1 });
   transport.register(server);
   server.addService(
@@ -154,9 +158,18 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       peerClient,
       nodeClient,
       admission: opts.admission,
+      services: new ServiceAllocator(network),
     }),
   );
-  const dispatcher = new Dispatcher({ node, log, heartbeatPeriodMs: opts.heartbeatPeriodMs });
+  const dispatcher = new Dispatcher({
+    node,
+    log,
+    heartbeatPeriodMs: opts.heartbeatPeriodMs,
+    network: {
+      serviceCIDR: network.serviceCIDR,
+      clusterCIDR: opts.loops?.clusterCIDR ?? DEFAULT_SETTINGS.clusterCIDR,
+    },
+  });
   server.addService(DispatcherService, dispatcher.service());
   const loops = opts.noLeaderLoops
     ? undefined

@@ -23,12 +23,23 @@ import type { Logger } from 'pino';
 import type { ConfigMap, Container, Node, Pod, Secret } from '../api/schema';
 import { ApiObject } from '../api/types';
 import { BatonClient, ClientError } from '../client/cluster-client';
+import { Coalescer } from '../common/coalescer';
 import { silentLogger } from '../common/log';
 import { VERSION } from '../common/version';
 import { NodeEvents } from './node-events';
 import { PodConfig } from './pod-config';
 import { ContainerProbes } from './probes';
-import { ContainerDetail, INFRA, Runtime, RuntimeContainer, RuntimeError } from './runtime';
+import { intToIpv4, parseCidr } from '../common/cidr';
+import type { NodeProxy } from '../proxy/node-proxy';
+import {
+  ContainerDetail,
+  INFRA,
+  Runtime,
+  RuntimeContainer,
+  RuntimeError,
+  SandboxSpec,
+} from './runtime';
+import { serviceEnv } from './service-env';
 import { NodeSession } from './session';
 
 export interface AgentOptions {
@@ -49,6 +60,10 @@ export interface AgentOptions {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   log?: Logger;
+  /** Services on this node: proxy, cluster DNS, pod routes (none: pods get no service env or DNS). */
+  proxy?: NodeProxy;
+  /** The cluster's DNS domain (default cluster.local). */
+  clusterDomain?: string;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -119,10 +134,14 @@ export class NodeAgent {
   private readonly workers = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Containers being killed by a failed liveness or startup probe. */
   private readonly killing = new Set<string>();
-  private syncing?: Promise<void>;
-  private again = false;
+  private readonly syncs = new Coalescer(
+    () => this.sync(),
+    (err) => this.log.warn({ err }, 'sync failed'),
+  );
   /** This node's block of pod IPs, from the leader's node IPAM. */
   podCIDR?: string;
+  /** Where this node's pods send DNS queries (its gateway on the pod network). */
+  private dnsServer?: string;
   private networkReady: boolean;
   readonly address: string;
 
@@ -131,8 +150,12 @@ export class NodeAgent {
     this.address = opts.address ?? hostAddress();
     this.client = new BatonClient(opts.masters, { timeoutMs: 10_000 });
     this.events = new NodeEvents(this.client, opts.nodeName, this.log);
-    this.config = new PodConfig(`${opts.dataDir}/pods`, (kind, ns, name) =>
-      this.lookup(kind, ns, name),
+    this.config = new PodConfig(
+      `${opts.dataDir}/pods`,
+      (kind, ns, name) => this.lookup(kind, ns, name),
+      opts.proxy
+        ? (ns) => serviceEnv(opts.proxy!.servicesIn(ns), (ip) => opts.proxy!.address(ip))
+        : undefined,
     );
     // The exec runtime shares the host's network: nothing to wait for.
     this.networkReady = opts.runtime.name !== 'docker';
@@ -142,6 +165,7 @@ export class NodeAgent {
       log: this.log,
       describe: () => this.nodeObject(),
       onAssignments: () => this.kick(),
+      onObjects: (changed, removed, full) => opts.proxy?.onObjects(changed, removed, full),
     });
   }
 
@@ -219,7 +243,7 @@ export class NodeAgent {
       await this.session.run(signal);
     } finally {
       clearInterval(timer);
-      await this.syncing;
+      await this.syncs.settled();
       await Promise.all([...this.workers.values()].map((w) => w.done));
       for (const p of this.probes.values()) p.probes.stop();
       this.probes.clear();
@@ -229,20 +253,7 @@ export class NodeAgent {
 
   /** Asks for a sync; one runs at a time, and one more follows if asked meanwhile. */
   kick(): void {
-    if (this.syncing) {
-      this.again = true;
-      return;
-    }
-    this.syncing = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.sync();
-        } catch (err) {
-          this.log.warn({ err }, 'sync failed');
-        }
-      } while (this.again);
-    })().finally(() => (this.syncing = undefined));
+    this.syncs.kick();
   }
 
   /** Makes the node's pod network once the leader has given the node its pod CIDR. */
@@ -258,6 +269,11 @@ export class NodeAgent {
       const cidr = n.spec?.podCIDR;
       if (!cidr) return;
       if (runtime.ensureNetwork) await runtime.ensureNetwork(cidr);
+      if (this.opts.proxy) {
+        // Pods ask the cluster DNS on their gateway (this host's address on the pod network).
+        this.dnsServer = intToIpv4(parseCidr(cidr).base + 1);
+        await this.opts.proxy.serveDns(this.dnsServer);
+      }
       this.podCIDR = cidr;
       this.networkReady = true;
       this.log.info({ podCIDR: cidr }, 'pod network ready');
@@ -318,6 +334,33 @@ export class NodeAgent {
         listing = await this.opts.runtime.list(uid).catch(() => listing);
       }
     })().finally(() => this.workers.delete(uid));
+  }
+
+  /**
+   * The pod's resolv.conf, as its dnsPolicy says: ClusterFirst (the default)
+   * asks the cluster DNS with Kubernetes' search path; None takes dnsConfig
+   * alone; Default keeps the host's. dnsConfig adds to the first two.
+   */
+  private podDns(pod: Pod): SandboxSpec['dns'] {
+    const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
+    const extra = pod.spec.dnsConfig;
+    const options = (extra?.options ?? []).map((o) =>
+      o.value === undefined ? o.name : `${o.name}:${o.value}`,
+    );
+    if (policy === 'None')
+      return {
+        servers: extra?.nameservers ?? [],
+        searches: extra?.searches ?? [],
+        options,
+      };
+    if (policy === 'Default' || !this.dnsServer || pod.spec.hostNetwork) return undefined;
+    const domain = this.opts.clusterDomain ?? 'cluster.local';
+    const ns = pod.metadata.namespace ?? 'default';
+    return {
+      servers: [this.dnsServer, ...(extra?.nameservers ?? [])],
+      searches: [`${ns}.svc.${domain}`, `svc.${domain}`, domain, ...(extra?.searches ?? [])],
+      options: [...(options.some((o) => o.startsWith('ndots')) ? [] : ['ndots:5']), ...options],
+    };
   }
 
   /** Stops the probes of `uid`'s containers, except `keep`. */
@@ -405,6 +448,7 @@ export class NodeAgent {
         const id = await rt.startSandbox({
           pod: this.podRef(pod),
           hostname: pod.spec.hostname ?? pod.metadata.name,
+          dns: this.podDns(pod),
           hostPorts: pod.spec.containers.flatMap((c) =>
             (c.ports ?? [])
               .filter((p) => p.hostPort !== undefined)

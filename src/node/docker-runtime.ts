@@ -197,6 +197,9 @@ export class DockerRuntime implements Runtime {
           IpcMode: 'shareable',
           RestartPolicy: { Name: 'no' },
           PortBindings: bindings,
+          ...(spec.dns
+            ? { Dns: spec.dns.servers, DnsSearch: spec.dns.searches, DnsOptions: spec.dns.options }
+            : {}),
         },
       });
       id = c.id;

@@ -529,6 +529,13 @@ export class ExecRuntime implements Runtime {
       exitCode = KILLED;
       await fs.promises.writeFile(file, `${KILLED}\n`);
     }
+    // The wrapper is gone: like a container whose first process died, whatever
+    // it left in its group dies too (else a restart would find its port taken).
+    if (rec.meta.pid !== undefined && groupRuns(rec.meta)) {
+      signalGroup(rec.meta.pid, 'SIGKILL');
+      const deadline = Date.now() + KILL_WAIT_MS;
+      while (groupRuns(rec.meta) && Date.now() < deadline) await sleep(POLL_MS);
+    }
     if (rec.meta.finishedAt === undefined) {
       rec.meta.finishedAt = isoSeconds(at);
       await this.writeMeta(rec.dir, rec.meta);

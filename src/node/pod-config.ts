@@ -77,6 +77,8 @@ export class PodConfig {
     /** Where pods' volumes live: `<podsDir>/<uid>/volumes/<name>`. */
     private readonly podsDir: string,
     private readonly lookup: ObjectLookup,
+    /** Service variables for a namespace (see serviceEnv); none when absent. */
+    private readonly serviceVars?: (namespace: string) => [string, string][],
   ) {}
 
   podDir(uid: string): string {
@@ -108,7 +110,10 @@ export class PodConfig {
     hostIP: string,
   ): Promise<[string, string][]> {
     const ns = pod.metadata.namespace ?? 'default';
-    const vars = new Map<string, string>();
+    // Services first: the container's own variables win over them.
+    const vars = new Map<string, string>(
+      pod.spec.enableServiceLinks === false ? [] : (this.serviceVars?.(ns) ?? []),
+    );
     for (const from of c.envFrom ?? []) {
       const ref = from.configMapRef ?? from.secretRef!;
       const kind = from.configMapRef ? 'ConfigMap' : 'Secret';

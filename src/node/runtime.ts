@@ -76,6 +76,8 @@ export class RuntimeError extends Error {
 export interface SandboxSpec {
   pod: PodRef;
   hostname: string;
+  /** The pod's resolv.conf; the host's when absent. */
+  dns?: { servers: string[]; searches: string[]; options: string[] };
   /** Ports published on the host (containers' hostPort). */
   hostPorts: { containerPort: number; hostPort: number; protocol: string; hostIP?: string }[];
 }

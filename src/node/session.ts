@@ -9,7 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ApiObject } from '../api/types';
+import { ApiObject, sessionObjectKey } from '../api/types';
 import { silentLogger } from '../common/log';
 import { Assignments, DispatcherClient, LeaderMessage, NodeMessage, PodStatus } from '../gen/node';
 
@@ -25,6 +25,8 @@ export interface SessionOptions {
     changed: ApiObject[],
     removed: string[],
   ): void;
+  /** Called after every change of the cluster objects (Services, Endpoints, Nodes); `full` on a complete set. */
+  onObjects?(changed: ApiObject[], removed: string[], full: boolean): void;
   log?: Logger;
   /** Shared gRPC clients by address (many hollow nodes share one connection). */
   clients?: Map<string, DispatcherClient>;
@@ -36,6 +38,10 @@ export interface SessionOptions {
 
 export class NodeSession {
   readonly pods = new Map<string, ApiObject>();
+  /** Services, Endpoints and (cut-down) Nodes by `Kind/namespace/name`. */
+  readonly objects = new Map<string, ApiObject>();
+  /** The cluster's address ranges, as the leader last said (empty until then). */
+  network = { serviceCIDR: '', clusterCIDR: '' };
   private version = 0;
   private call?: grpc.ClientDuplexStream<NodeMessage, LeaderMessage>;
   private heartbeat?: NodeJS.Timeout;
@@ -125,6 +131,10 @@ export class NodeSession {
             this.failing = false;
             this.connected = true;
             this.sessions++;
+            this.network = {
+              serviceCIDR: m.msg.value.serviceCidr,
+              clusterCIDR: m.msg.value.clusterCidr,
+            };
             const period = Math.max(50, m.msg.value.heartbeatPeriodMs || 1000);
             clearInterval(this.heartbeat);
             this.heartbeat = setInterval(
@@ -203,7 +213,22 @@ export class NodeSession {
       for (const uid of a.removed) if (this.pods.delete(uid)) removed.push(uid);
     }
     this.version = a.version;
+    this.applyObjects(a);
     this.opts.onAssignments(this.pods, changed, removed);
+  }
+
+  private applyObjects(a: Assignments): void {
+    if (!a.full && a.objects.length === 0 && a.removedObjects.length === 0) return;
+    const changed = a.objects.map((j) => JSON.parse(j) as ApiObject);
+    const removed: string[] = [];
+    if (a.full) {
+      const keep = new Set(changed.map(sessionObjectKey));
+      for (const k of this.objects.keys()) if (!keep.has(k)) removed.push(k);
+      this.objects.clear();
+    }
+    for (const o of changed) this.objects.set(sessionObjectKey(o), o);
+    for (const k of a.removedObjects) if (this.objects.delete(k)) removed.push(k);
+    this.opts.onObjects?.(changed, removed, a.full);
   }
 
   /** Reports a pod's status; statuses are sent in batches, the latest per pod. */

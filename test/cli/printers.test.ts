@@ -607,7 +607,8 @@ describe('cli: printing objects like kubectl', () => {
           name: fc.string({ minLength: 1 }),
           labels: fc.dictionary(fc.string(), fc.string()),
         }),
-        spec: fc.jsonValue(),
+        // Through JSON: -0 is not JSON (it prints as 0), and manifests are.
+        spec: fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown),
       });
       fc.assert(
         fc.property(fc.array(object, { maxLength: 3 }), (objs) => {

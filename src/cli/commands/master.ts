@@ -9,6 +9,7 @@ function masterModules() {
   return {
     ...(require('../../master/master') as typeof import('../../master/master')),
     ...(require('../../master/controllers/node-ipam') as typeof import('../../master/controllers/node-ipam')),
+    ...(require('../../master/service-alloc') as typeof import('../../master/service-alloc')),
   };
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
@@ -42,6 +43,14 @@ export const masterConfigSchema = z.object({
     .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as 10.244.0.0/16')
     .default('10.244.0.0/16'),
   nodeCidrMaskSize: num().pipe(z.number().int().min(8).max(30)).default(24),
+  serviceCidr: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as 10.96.0.0/12')
+    .default('10.96.0.0/12'),
+  serviceNodePortRange: z
+    .string()
+    .regex(/^\d+-\d+$/, 'expected min-max such as 30000-32767')
+    .default('30000-32767'),
 });
 
 /** "1=10.0.0.1:7000,2=10.0.0.2:7000" → { 1: ..., 2: ... }, with the offending part named on error. */
@@ -96,14 +105,37 @@ export function masterCommand(): Command {
     .option('--heartbeat-period-ms <ms>', 'nodes send a heartbeat this often (default 1000)')
     .option('--cluster-cidr <cidr>', 'pod IPs come from this range (default 10.244.0.0/16)')
     .option('--node-cidr-mask-size <n>', "each node's pod CIDR prefix length (default 24)")
+    .option(
+      '--service-cidr <cidr>',
+      'Service ClusterIPs come from this range (default 10.96.0.0/12; the same on every master)',
+    )
+    .option(
+      '--service-node-port-range <min-max>',
+      'NodePorts come from this range (default 30000-32767)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
       const peers = parsePeerList(cfg.peers);
-      const { CidrBlocks, startMaster } = masterModules();
+      const { CidrBlocks, DEFAULT_SERVICE_NETWORK, parsePortRange, ServiceAllocator, startMaster } =
+        masterModules();
       try {
         new CidrBlocks(cfg.clusterCidr, cfg.nodeCidrMaskSize);
       } catch (err) {
         throw new ConfigError(`setting "cluster-cidr": ${(err as Error).message}`);
+      }
+      const services = {
+        serviceCIDR: cfg.serviceCidr,
+        nodePortRange: cfg.serviceNodePortRange,
+      };
+      try {
+        new ServiceAllocator({ ...DEFAULT_SERVICE_NETWORK, serviceCIDR: services.serviceCIDR });
+      } catch (err) {
+        throw new ConfigError(`setting "service-cidr": ${(err as Error).message}`);
+      }
+      try {
+        parsePortRange(services.nodePortRange);
+      } catch (err) {
+        throw new ConfigError(`setting "service-node-port-range": ${(err as Error).message}`);
       }
       const self = cfg.advertise ?? cfg.listen;
       if (!cfg.join) {
@@ -128,6 +160,7 @@ export function masterCommand(): Command {
         logger: log,
         admission: cfg.admission,
         heartbeatPeriodMs: cfg.heartbeatPeriodMs,
+        services,
         loops: {
           nodeGracePeriodMs: cfg.nodeGracePeriodMs,
           podEvictionDelayMs: cfg.podEvictionDelayMs,

@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, list, loadConfig, num } from '../../common/config';
+import { bool, ConfigError, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
 import type { Runtime } from '../../node/runtime';
 
@@ -20,6 +20,7 @@ function nodeModules() {
     ...(require('../../node/docker-runtime') as typeof import('../../node/docker-runtime')),
     ...(require('../../node/exec-runtime') as typeof import('../../node/exec-runtime')),
     ...(require('../../node/node-server') as typeof import('../../node/node-server')),
+    ...(require('../../proxy/node-proxy') as typeof import('../../proxy/node-proxy')),
   };
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
@@ -46,6 +47,15 @@ export const nodeConfigSchema = z.object({
     .string()
     .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'expected an IPv4 address')
     .optional(),
+  proxyMode: z.enum(['auto', 'iptables', 'userspace', 'none']).default('auto'),
+  clusterDomain: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase DNS name')
+    .default('cluster.local'),
+  dnsListen: list()
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')))
+    .default([]),
+  keepProxyRules: bool().default(false),
 });
 
 /** "k=v" → { k: v }, naming the bad entry. */
@@ -91,9 +101,23 @@ export function nodeCommand(): Command {
     .option('--address <ip>', 'the address masters and other nodes reach this node at')
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--sync-period-ms <ms>', 'check every pod at least this often (default 1000)')
+    .option(
+      '--proxy-mode <mode>',
+      'service proxy: iptables, userspace (no root needed), none, or auto: iptables when root (default auto)',
+    )
+    .option('--cluster-domain <domain>', "the cluster's DNS domain (default cluster.local)")
+    .option(
+      '--dns-listen <list>',
+      'also serve cluster DNS here, host:port[,...] (pods always get it on their gateway)',
+    )
+    .option(
+      '--keep-proxy-rules',
+      'leave service rules and pod routes in place on exit (for an upgrade in place)',
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(nodeConfigSchema, { flags, file: flags.config });
-      const { hostAddress, NodeAgent, DockerRuntime, ExecRuntime, startNodeServer } = nodeModules();
+      const { hostAddress, NodeAgent, NodeProxy, DockerRuntime, ExecRuntime, startNodeServer } =
+        nodeModules();
       const labels = parseLabels(cfg.labels);
       const taints = parseTaints(cfg.taints);
       const log = createLogger({ level: cfg.logLevel }).child({ node: cfg.name });
@@ -115,6 +139,26 @@ export function nodeCommand(): Command {
         runtime = new ExecRuntime(cfg.name, join(dataDir, 'exec'), { hostIP: address });
       }
       const server = await startNodeServer({ runtime, listen: cfg.listen, log });
+      // The session is made by the agent, the proxy before it: its network is read late.
+      let network = () => ({ serviceCIDR: '', clusterCIDR: '' });
+      const proxy =
+        cfg.proxyMode === 'none'
+          ? undefined
+          : new NodeProxy({
+              nodeName: cfg.name,
+              mode: cfg.proxyMode,
+              clusterDomain: cfg.clusterDomain,
+              network: () => network(),
+              // Pods on Docker have their own addresses, reached across nodes through routes.
+              routes: runtime.name === 'docker' && process.getuid?.() === 0,
+              dnsListen: cfg.dnsListen.map((a) => {
+                const i = a.lastIndexOf(':');
+                return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
+              }),
+              cleanupOnStop: !cfg.keepProxyRules,
+              log,
+            });
+      await proxy?.start();
       const agent = new NodeAgent({
         nodeName: cfg.name,
         masters: cfg.masters,
@@ -126,7 +170,10 @@ export function nodeCommand(): Command {
         taints,
         log,
         syncPeriodMs: cfg.syncPeriodMs,
+        proxy,
+        clusterDomain: cfg.clusterDomain,
       });
+      network = () => agent.session.network;
       const abort = new AbortController();
       const stop = (sig: string) => {
         log.info({ signal: sig }, 'stopping; containers keep running');
@@ -135,9 +182,10 @@ export function nodeCommand(): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       process.stdout.write(
-        `baton node ${cfg.name} (${runtime.name} runtime, api on port ${server.port}) connecting to ${cfg.masters.join(',')}\n`,
+        `baton node ${cfg.name} (${runtime.name} runtime, ${proxy ? `${proxy.mode} proxy` : 'no proxy'}, api on port ${server.port}) connecting to ${cfg.masters.join(',')}\n`,
       );
       await agent.run(abort.signal);
+      await proxy?.stop();
       await server.close();
     });
 }

@@ -8,60 +8,10 @@
  */
 import type { Node } from '../../api/schema';
 import { ApiObject } from '../../api/types';
+import { CidrBlocks } from '../../common/cidr';
 import { Controller } from './runtime/controller';
 
-/** "10.244.0.0" → 32-bit number; throws on anything that is not dotted IPv4. */
-export function ipv4ToInt(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
-    throw new Error(`"${ip}" is not an IPv4 address`);
-  return parts.reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-export function intToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-}
-
-/** A CIDR split into equal blocks of `/blockBits`. */
-export class CidrBlocks {
-  readonly base: number;
-  readonly bits: number;
-  readonly count: number;
-
-  constructor(
-    readonly cidr: string,
-    readonly blockBits: number,
-  ) {
-    const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
-    if (!m) throw new Error(`"${cidr}" is not an IPv4 CIDR (a.b.c.d/n)`);
-    this.bits = Number(m[2]);
-    if (this.bits > 32) throw new Error(`"${cidr}": the prefix length must be at most 32`);
-    const ip = ipv4ToInt(m[1]);
-    this.base = ip - (ip % 2 ** (32 - this.bits));
-    if (this.base !== ip)
-      throw new Error(
-        `"${cidr}" has host bits set (the network is ${intToIpv4(this.base)}/${this.bits})`,
-      );
-    if (blockBits < this.bits || blockBits > 30)
-      throw new Error(
-        `node CIDR mask size ${blockBits} must be between the cluster prefix (${this.bits}) and 30`,
-      );
-    this.count = 2 ** (blockBits - this.bits);
-  }
-
-  block(i: number): string {
-    return `${intToIpv4(this.base + i * 2 ** (32 - this.blockBits))}/${this.blockBits}`;
-  }
-
-  /** The block index of `cidr`, or undefined when it is not one of ours. */
-  indexOf(cidr: string): number | undefined {
-    const m = /^([\d.]+)\/(\d+)$/.exec(cidr);
-    if (!m || Number(m[2]) !== this.blockBits) return undefined;
-    const off = ipv4ToInt(m[1]) - this.base;
-    const size = 2 ** (32 - this.blockBits);
-    return off >= 0 && off % size === 0 && off / size < this.count ? off / size : undefined;
-  }
-}
+export { CidrBlocks };
 
 export class NodeIpamController extends Controller {
   readonly name = 'node-ipam';

@@ -1,7 +1,14 @@
 import { ApiObject, DEFAULT_NAMESPACE, kindInfo } from '../../api/types';
 import type { StateMachine } from '../../raft/raft-node';
 import { Command, CommandResult, decodeCommand, StoreError } from './commands';
-import { keyOf, ObjectIndex, objectKey, Query, StoredObject } from './object-index';
+import {
+  keyOf,
+  ObjectIndex,
+  objectKey,
+  Query,
+  serviceAllocations,
+  StoredObject,
+} from './object-index';
 import { quotaViolation } from './quota';
 import { stableStringify } from './stable-json';
 import { Change, WatchHub } from './watch-hub';
@@ -195,6 +202,25 @@ export class ClusterStore implements StateMachine {
     }
   }
 
+  /**
+   * A service address or node port belongs to one Service: the leader
+   * allocates free ones, and this check (the same on every replica) refuses
+   * a write that would share one, whoever admitted it.
+   */
+  private checkAllocations(o: ApiObject, key: string): void {
+    for (const a of serviceAllocations(o)) {
+      const holder = this.objects.allocatedTo(a);
+      if (holder === undefined || holder === key) continue;
+      const [what, value] = a.startsWith('ip:')
+        ? ['spec.clusterIP', `"${a.slice(3)}": provided IP`]
+        : ['spec.ports[].nodePort', `${a.slice(9)}: provided port`];
+      throw new StoreError(
+        'INVALID',
+        `${describe(o)} is invalid: ${what}: Invalid value ${value} is already allocated (to Service "${holder.split('/').slice(1).join('/')}")`,
+      );
+    }
+  }
+
   private write(o: ApiObject, index: number, undo: Undo[]): StoredObject {
     o.metadata.resourceVersion = String(index);
     const s: StoredObject = { key: keyOf(o), object: o, json: JSON.stringify(o), revision: index };
@@ -215,6 +241,7 @@ export class ClusterStore implements StateMachine {
         `namespace "${ns}" not found (create it first, or pick another)`,
       );
     this.checkOwners(o);
+    this.checkAllocations(o, key);
     const quota = quotaViolation(this.objects, o);
     if (quota) throw new StoreError('QUOTA', `${what} is forbidden: ${quota}`);
     if (o.spec !== undefined) o.metadata.generation = 1;
@@ -264,6 +291,7 @@ export class ClusterStore implements StateMachine {
         o.metadata.generation++;
     }
     this.checkOwners(o);
+    this.checkAllocations(o, key);
     const s = this.write(o, index, undo);
     changes.push({ type: 'MODIFIED', revision: index, object: s.object, json: s.json });
     return { ok: true, object: s.object, alsoDeleted: [] };

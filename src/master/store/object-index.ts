@@ -61,6 +61,8 @@ export class ObjectIndex {
   private readonly byNode = new Map<string, Set<string>>(); // pods by spec.nodeName
   private readonly byOwner = new Map<string, Set<string>>(); // dependents by owner uid
   private readonly byUid = new Map<string, string>();
+  /** Service addresses and node ports ("ip:10.96.0.10", "nodePort:30080/TCP") → the service's key. */
+  private readonly allocations = new Map<string, string>();
 
   get size(): number {
     return this.objects.size;
@@ -89,6 +91,18 @@ export class ObjectIndex {
     this.unindex(prev);
     this.objects.delete(key);
     return prev;
+  }
+
+  /** The key of the Service holding an allocation (see serviceAllocations), if any. */
+  allocatedTo(allocation: string): string | undefined {
+    return this.allocations.get(allocation);
+  }
+
+  /** How many service addresses or node ports are held ("ip:" or "nodePort:" prefix). */
+  allocationCount(prefix: 'ip:' | 'nodePort:'): number {
+    let n = 0;
+    for (const k of this.allocations.keys()) if (k.startsWith(prefix)) n++;
+    return n;
   }
 
   /** Keys of objects whose ownerReferences name `uid`. */
@@ -155,6 +169,7 @@ export class ObjectIndex {
     if (node) addTo(this.byNode, node, s.key);
     for (const r of o.metadata.ownerReferences ?? []) addTo(this.byOwner, r.uid, s.key);
     if (o.metadata.uid) this.byUid.set(o.metadata.uid, s.key);
+    for (const a of serviceAllocations(o)) this.allocations.set(a, s.key);
   }
 
   private unindex(s: StoredObject): void {
@@ -172,7 +187,25 @@ export class ObjectIndex {
     for (const r of o.metadata.ownerReferences ?? []) removeFrom(this.byOwner, r.uid, s.key);
     if (o.metadata.uid && this.byUid.get(o.metadata.uid) === s.key)
       this.byUid.delete(o.metadata.uid);
+    for (const a of serviceAllocations(o))
+      if (this.allocations.get(a) === s.key) this.allocations.delete(a);
   }
+}
+
+/** What a Service holds exclusively: its cluster IPs ("ip:…") and node ports ("nodePort:…/TCP"). */
+export function serviceAllocations(o: ApiObject): string[] {
+  if (o.kind !== 'Service') return [];
+  const spec = o.spec as {
+    clusterIP?: string;
+    clusterIPs?: string[];
+    ports?: { nodePort?: number; protocol?: string }[];
+  };
+  const out = new Set<string>();
+  for (const ip of [spec.clusterIP, ...(spec.clusterIPs ?? [])])
+    if (ip && ip !== 'None') out.add(`ip:${ip}`);
+  for (const p of spec.ports ?? [])
+    if (p.nodePort !== undefined) out.add(`nodePort:${p.nodePort}/${p.protocol ?? 'TCP'}`);
+  return [...out];
 }
 
 function nodeNameOf(o: ApiObject): string | undefined {
