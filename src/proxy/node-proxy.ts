@@ -4,6 +4,7 @@
  * (iptables when the daemon may change the host's rules, else userspace),
  * the cluster DNS its pods use, and the routes to other nodes' pod CIDRs.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoints, Service } from '../api/schema';
 import { ApiObject } from '../api/types';
@@ -100,6 +101,7 @@ export class NodeProxy {
     }
     this.mode = mode;
     if (mode === 'iptables') {
+      this.kernelSettings();
       this.iptables = new IptablesProxy({
         table: this.table,
         clusterCIDR: () => this.opts.network().clusterCIDR,
@@ -113,6 +115,32 @@ export class NodeProxy {
     this.started = true;
     if (this.opts.dnsListen?.length) await this.dns.listen(this.opts.dnsListen);
     this.log.info({ mode }, 'service proxy started');
+  }
+
+  /**
+   * What the iptables mode needs of the kernel, as kube-proxy does: packets
+   * forwarded between interfaces, and bridged packets (a pod reaching a pod
+   * of its own node through a VIP) seen by iptables, so replies are
+   * un-NATed. Set when possible, else said.
+   */
+  private kernelSettings(): void {
+    for (const [path, want] of [
+      ['/proc/sys/net/ipv4/ip_forward', '1'],
+      ['/proc/sys/net/bridge/bridge-nf-call-iptables', '1'],
+    ]) {
+      try {
+        if (!existsSync(path)) {
+          this.log.warn(
+            { path },
+            'missing (is br_netfilter loaded?): same-node VIP traffic may fail',
+          );
+          continue;
+        }
+        if (readFileSync(path, 'utf8').trim() !== want) writeFileSync(path, want);
+      } catch (err) {
+        this.log.warn({ path, err: (err as Error).message }, `cannot set ${path} to ${want}`);
+      }
+    }
   }
 
   /** Serves cluster DNS on `host`:53 (the pod network's gateway), once. */

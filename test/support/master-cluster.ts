@@ -18,14 +18,22 @@ export class MasterCluster {
   readonly logs = new Map<number, string>();
   readonly dir = mkdtempSync(join(tmpdir(), 'baton-masters-'));
 
-  static async start(size = 3, extraArgs: string[] = []): Promise<MasterCluster> {
-    const c = new MasterCluster(extraArgs);
-    for (let id = 1; id <= size; id++) c.addresses[id] = `127.0.0.1:${await freePort()}`;
+  /** `host`: the address to listen on (loopback unless machines in a lab must reach them). */
+  static async start(
+    size = 3,
+    extraArgs: string[] = [],
+    host = '127.0.0.1',
+  ): Promise<MasterCluster> {
+    const c = new MasterCluster(extraArgs, host);
+    for (let id = 1; id <= size; id++) c.addresses[id] = `${host}:${await freePort()}`;
     await Promise.all(c.ids().map((id) => c.startMaster(id)));
     return c;
   }
 
-  private constructor(private readonly extraArgs: string[]) {}
+  private constructor(
+    private readonly extraArgs: string[],
+    private readonly host: string,
+  ) {}
 
   ids(): number[] {
     return Object.keys(this.addresses).map(Number);
@@ -36,7 +44,7 @@ export class MasterCluster {
   }
 
   async startMaster(id: number, joinVia?: string): Promise<void> {
-    if (!this.addresses[id]) this.addresses[id] = `127.0.0.1:${await freePort()}`;
+    if (!this.addresses[id]) this.addresses[id] = `${this.host}:${await freePort()}`;
     const founders = Object.entries(this.addresses)
       .filter(([i]) => Number(i) <= 3 || Number(i) === id)
       .map(([i, a]) => `${i}=${a}`)

@@ -4,8 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { LABEL } from '../../src/node/runtime';
+import type { LabHost } from './lab';
 import { BATON_BIN } from './master-cluster';
 import { freePort, stopProcess } from './raft-kv/processes';
+
+export interface NodeDaemonOptions {
+  runtime?: 'docker' | 'exec';
+  logLevel?: string;
+  /**
+   * The service proxy. Default 'none': several test daemons share one host,
+   * and one host has one set of service rules. A lab host has its own.
+   */
+  proxyMode?: 'iptables' | 'userspace' | 'none';
+  /** Run inside this lab machine (its network namespace and Docker daemon). */
+  host?: LabHost;
+}
 
 /**
  * A real `baton node` process for tests and benchmarks: its own data
@@ -17,15 +30,18 @@ export class NodeDaemon {
   proc: ChildProcess;
   private readonly args: string[];
   readonly dataDir = mkdtempSync(join(tmpdir(), 'baton-node-'));
-  private readonly docker = new Docker();
+  private readonly docker: Docker;
+  private readonly host?: LabHost;
 
   private constructor(
     readonly name: string,
     masters: string[],
     apiPort: number,
-    runtime: 'docker' | 'exec',
-    logLevel: string,
+    opts: NodeDaemonOptions,
   ) {
+    this.host = opts.host;
+    this.docker = opts.host?.docker ?? new Docker();
+    const address = opts.host?.address ?? '127.0.0.1';
     this.args = [
       BATON_BIN,
       'node',
@@ -34,21 +50,27 @@ export class NodeDaemon {
       '--masters',
       masters.join(','),
       '--runtime',
-      runtime,
+      opts.runtime ?? 'docker',
       '--data-dir',
       this.dataDir,
       '--listen',
-      `127.0.0.1:${apiPort}`,
+      `${address}:${apiPort}`,
       '--address',
-      '127.0.0.1',
+      address,
       '--log-level',
-      logLevel,
+      opts.logLevel ?? process.env.BATON_TEST_LOG_LEVEL ?? 'info',
+      '--proxy-mode',
+      opts.proxyMode ?? 'none',
     ];
     this.proc = this.spawn();
   }
 
   private spawn(): ChildProcess {
-    const p = spawn(process.execPath, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = this.host
+      ? this.host.spawn(process.execPath, this.args, {
+          DOCKER_HOST: `unix://${this.host.dockerSocket}`,
+        })
+      : spawn(process.execPath, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer) => (this.log = (this.log + d.toString()).slice(-6000));
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
@@ -65,15 +87,9 @@ export class NodeDaemon {
   static async start(
     name: string,
     masters: string[],
-    opts: { runtime?: 'docker' | 'exec'; logLevel?: string } = {},
+    opts: NodeDaemonOptions = {},
   ): Promise<NodeDaemon> {
-    return new NodeDaemon(
-      name,
-      masters,
-      await freePort(),
-      opts.runtime ?? 'docker',
-      opts.logLevel ?? process.env.BATON_TEST_LOG_LEVEL ?? 'info',
-    );
+    return new NodeDaemon(name, masters, opts.host ? 10250 : await freePort(), opts);
   }
 
   /** Every Docker container this node made. */
