@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { ApiObject } from '../../src/api/types';
 import { BatonClient } from '../../src/client/cluster-client';
 import { runBaton } from '../support/cli';
@@ -38,6 +39,35 @@ function get(host: string, port: number): Promise<string> {
   });
 }
 
+function connect(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, timeout: 3000 }, () => resolve(s));
+    s.once('error', reject);
+    s.once('timeout', () => s.destroy(new Error('connect timeout')));
+  });
+}
+
+/** Sends a line and waits for it to come back. */
+function roundTrip(s: net.Socket, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) {
+        clearTimeout(t);
+        s.off('data', onData);
+        resolve(got.trim());
+      }
+    };
+    const t = setTimeout(() => {
+      s.off('data', onData);
+      reject(new Error(`no echo of "${line}"`));
+    }, 3000);
+    s.on('data', onData);
+    s.write(`${line}\n`);
+  });
+}
+
 describe('services: VIPs, DNS and NodePorts across two nodes (lab of network namespaces)', function () {
   this.timeout(300_000);
   let lab: Lab | undefined;
@@ -52,13 +82,11 @@ describe('services: VIPs, DNS and NodePorts across two nodes (lab of network nam
     );
   const waitFor = (what: string, fn: () => Promise<boolean>, ms = 90_000) =>
     until(what, fn, ms).catch(async (e: Error) => {
-      const seen = (await client.list({ kind: 'Pod' })).itemsJson
-        .map(parse)
-        .map((p) => ({
-          name: p.metadata.name,
-          node: (p.spec as { nodeName?: string }).nodeName,
-          status: p.status,
-        }));
+      const seen = (await client.list({ kind: 'Pod' })).itemsJson.map(parse).map((p) => ({
+        name: p.metadata.name,
+        node: (p.spec as { nodeName?: string }).nodeName,
+        status: p.status,
+      }));
       throw new Error(
         `${e.message}\npods: ${JSON.stringify(seen)}\n${nodes.map((n) => `node ${n.name} log:\n${n.log}`).join('\n')}`,
       );
@@ -270,6 +298,53 @@ describe('services: VIPs, DNS and NodePorts across two nodes (lab of network nam
     });
     const gone = await baton('exec', 'client', '--', 'nslookup', 'web.default.svc.cluster.local');
     assert.notEqual(gone.code, 0, 'the name no longer resolves');
+  });
+
+  it('keeps an established connection through a node daemon restart', async () => {
+    await client.apply(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'echo', labels: { app: 'echo' } },
+        spec: {
+          nodeName: lab!.hosts[1].name,
+          terminationGracePeriodSeconds: 0,
+          containers: [
+            { name: 'nc', image: TEST_IMAGE, command: ['nc', '-ll', '-p', '9000', '-e', 'cat'] },
+          ],
+        },
+      }),
+    );
+    await client.apply(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo' },
+        spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ port: 9000 }] },
+      }),
+    );
+    const port = (
+      parse((await client.get('Service', 'default', 'echo')).objectJson).spec as {
+        ports: { nodePort: number }[];
+      }
+    ).ports[0].nodePort;
+    // From outside, through the first node's NodePort to the pod on the second.
+    const h0 = lab!.hosts[0];
+    let sock: net.Socket | undefined;
+    await waitFor('the echo service answering on the NodePort', async () => {
+      sock?.destroy();
+      sock = await connect(h0.address, port);
+      return (await roundTrip(sock, 'one')) === 'one';
+    });
+    await nodes[0].restart();
+    await waitFor('the restarted node to program the service again', async () =>
+      (await iptablesSave(0)).includes('default/echo'),
+    );
+    assert.equal(await roundTrip(sock!, 'two'), 'two', 'the connection survived the restart');
+    const fresh = await connect(h0.address, port);
+    assert.equal(await roundTrip(fresh, 'three'), 'three');
+    fresh.destroy();
+    sock!.destroy();
   });
 
   it('leaves no rule, chain or route behind when the node daemons stop', async () => {
