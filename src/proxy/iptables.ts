@@ -117,6 +117,7 @@ export class IptablesProxy {
 
   /** Starts following the table; resolves after the first (full) sync. */
   async start(): Promise<void> {
+    this.lastFull = Date.now();
     this.consumer = this.opts.table.consumer('iptables', () => this.kick());
     const period = this.opts.fullSyncPeriodMs ?? 60_000;
     this.timer = setInterval(

@@ -5,6 +5,7 @@
  * Pure data: no I/O. Consumers ask which service ports changed since they
  * last looked, so a sync touches only those.
  */
+import { isIPv4 } from 'node:net';
 import type { Endpoints, Service } from '../api/schema';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -42,7 +43,8 @@ const DEFAULT_AFFINITY_SECONDS = 10800;
 export function servicePortEntries(svc: Service, eps: Endpoints | undefined): ServicePortEntry[] {
   const spec = svc.spec;
   const ip = spec.clusterIP;
-  if (spec.type === 'ExternalName' || !ip || ip === 'None') return [];
+  // IPv4 only (as the proxies are): one IPv6 address must not break every service's rules.
+  if (spec.type === 'ExternalName' || !ip || !isIPv4(ip)) return [];
   const namespace = svc.metadata.namespace ?? 'default';
   const name = svc.metadata.name;
   const affinitySeconds =
@@ -63,7 +65,8 @@ export function servicePortEntries(svc: Service, eps: Endpoints | undefined): Se
         ...(sub.addresses ?? []),
         ...(spec.publishNotReadyAddresses ? (sub.notReadyAddresses ?? []) : []),
       ];
-      for (const a of addrs) endpoints.push({ ip: a.ip, port: ep.port, nodeName: a.nodeName });
+      for (const a of addrs)
+        if (isIPv4(a.ip)) endpoints.push({ ip: a.ip, port: ep.port, nodeName: a.nodeName });
     }
     endpoints.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.port - b.port));
     out.push({
@@ -77,7 +80,7 @@ export function servicePortEntries(svc: Service, eps: Endpoints | undefined): Se
       ...(p.nodePort !== undefined && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')
         ? { nodePort: p.nodePort }
         : {}),
-      externalIPs: spec.externalIPs ?? [],
+      externalIPs: (spec.externalIPs ?? []).filter((x) => isIPv4(x)),
       ...(affinitySeconds !== undefined ? { affinitySeconds } : {}),
       endpoints,
     });
