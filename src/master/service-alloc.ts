@@ -202,7 +202,7 @@ export class ServiceAllocator {
       for (let j = 0; j < span && p.nodePort === undefined; j++) {
         const port = this.ports.min + ((start + j) % span);
         const a = `nodePort:${port}/${proto}`;
-        if (this.free(store, a, key) && !held.includes(a)) {
+        if (this.free(store, a, key)) {
           this.take(store, a, key, held);
           p.nodePort = port;
         }

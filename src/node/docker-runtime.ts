@@ -16,6 +16,7 @@ import {
   LogOptions,
   PodRef,
   Runtime,
+  containerLabels,
   RuntimeContainer,
   RuntimeError,
   SandboxSpec,
@@ -163,18 +164,6 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  private labels(pod: PodRef, name: string, restarts: number, init = false) {
-    return {
-      [LABEL.node]: this.nodeName,
-      [LABEL.uid]: pod.uid,
-      [LABEL.namespace]: pod.namespace,
-      [LABEL.pod]: pod.name,
-      [LABEL.container]: name,
-      [LABEL.restarts]: String(restarts),
-      [LABEL.kind]: init ? 'init' : 'app',
-    };
-  }
-
   async startSandbox(spec: SandboxSpec): Promise<string> {
     await this.ensureImage(PAUSE_IMAGE, 'IfNotPresent');
     const exposed: Record<string, object> = {};
@@ -190,7 +179,7 @@ export class DockerRuntime implements Runtime {
         name: containerName(spec.pod, INFRA, 0),
         Image: PAUSE_IMAGE,
         Hostname: spec.hostname.slice(0, 63),
-        Labels: this.labels(spec.pod, INFRA, 0),
+        Labels: containerLabels(this.nodeName, spec.pod, INFRA, 0),
         ExposedPorts: exposed,
         HostConfig: {
           NetworkMode: this.network,
@@ -227,7 +216,7 @@ export class DockerRuntime implements Runtime {
         Cmd: spec.args?.length ? spec.args : undefined,
         Env: spec.env.map(([k, v]) => `${k}=${v}`),
         WorkingDir: spec.workingDir,
-        Labels: this.labels(spec.pod, spec.name, spec.restarts, spec.init),
+        Labels: containerLabels(this.nodeName, spec.pod, spec.name, spec.restarts, spec.init),
         Tty: spec.tty ?? false,
         OpenStdin: spec.stdin ?? false,
         HostConfig: {

@@ -57,6 +57,7 @@ import {
   type ExecSession,
   type LogOptions,
   type PodRef,
+  containerLabels,
   type Runtime,
   type RuntimeContainer,
   type SandboxSpec,
@@ -310,7 +311,7 @@ export class ExecRuntime implements Runtime {
     const dir = this.dirOf(id);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     await this.writeMeta(dir, {
-      labels: this.labels(spec.pod, INFRA, false, 0),
+      labels: containerLabels(this.nodeName, spec.pod, INFRA, 0),
       pod: spec.pod,
       image: '',
       command: [],
@@ -371,7 +372,7 @@ export class ExecRuntime implements Runtime {
       );
     }
     await this.writeMeta(dir, {
-      labels: this.labels(spec.pod, spec.name, spec.init, spec.restarts),
+      labels: containerLabels(this.nodeName, spec.pod, spec.name, spec.restarts, spec.init),
       pod: spec.pod,
       image: spec.image,
       command,
@@ -465,18 +466,6 @@ export class ExecRuntime implements Runtime {
       kill: () => {
         if (mine.has(kill)) kill();
       },
-    };
-  }
-
-  private labels(pod: PodRef, name: string, init: boolean, restarts: number) {
-    return {
-      [LABEL.node]: this.nodeName,
-      [LABEL.uid]: pod.uid,
-      [LABEL.namespace]: pod.namespace,
-      [LABEL.pod]: pod.name,
-      [LABEL.container]: name,
-      [LABEL.restarts]: String(restarts),
-      [LABEL.kind]: init ? 'init' : 'app',
     };
   }
 

@@ -21,6 +21,25 @@ export const LABEL = {
   kind: 'baton.container.kind',
 } as const;
 
+/** The labels that tie a container (or a sandbox, `name` INFRA) to its node and pod. */
+export function containerLabels(
+  nodeName: string,
+  pod: PodRef,
+  name: string,
+  restarts: number,
+  init = false,
+): Record<string, string> {
+  return {
+    [LABEL.node]: nodeName,
+    [LABEL.uid]: pod.uid,
+    [LABEL.namespace]: pod.namespace,
+    [LABEL.pod]: pod.name,
+    [LABEL.container]: name,
+    [LABEL.restarts]: String(restarts),
+    [LABEL.kind]: init ? 'init' : 'app',
+  };
+}
+
 /** The sandbox's name among a pod's containers. */
 export const INFRA = 'POD';
 

@@ -153,33 +153,29 @@ export class IptablesProxy {
     if (cidr !== this.appliedCIDR) this.needFull = true;
     let script: RestoreScript;
     let services: number;
-    let next: Map<string, EntryRules[]>;
+    // What the kernel will hold once the script is in: every service (full), or the changed ones.
+    const next = new Map<string, EntryRules[]>();
+    const rulesOf = (key: string) => table.entriesOf(key).map((e) => entryRules(e, cidr));
     if (this.needFull) {
-      next = new Map();
-      for (const key of table.services.keys())
-        next.set(
-          key,
-          table.entriesOf(key).map((e) => entryRules(e, cidr)),
-        );
+      for (const key of table.services.keys()) next.set(key, rulesOf(key));
       const existing = parseSave(await this.save());
       script = fullScript([...next.values()].flat(), cidr, existing);
       services = next.size;
     } else {
-      next = new Map(this.applied);
       const before: EntryRules[] = [];
-      const after: EntryRules[] = [];
       for (const key of keys) {
         before.push(...(this.applied.get(key) ?? []));
-        const rules = table.entriesOf(key).map((e) => entryRules(e, cidr));
-        after.push(...rules);
-        if (rules.length) next.set(key, rules);
-        else next.delete(key);
+        next.set(key, rulesOf(key));
       }
-      script = deltaScript(before, after);
+      script = deltaScript(before, [...next.values()].flat());
       services = keys.size;
     }
     if (!script.empty) await this.restore(script.text());
-    this.applied = next;
+    if (this.needFull) this.applied = next;
+    else
+      for (const [key, rules] of next)
+        if (rules.length) this.applied.set(key, rules);
+        else this.applied.delete(key);
     this.appliedCIDR = cidr;
     if (this.needFull) this.lastFull = Date.now();
     const stats = {
@@ -195,13 +191,9 @@ export class IptablesProxy {
   }
 
   private async save(): Promise<string> {
-    const out: string[] = [];
-    for (const t of ['nat', 'filter']) {
-      const r = await this.run('iptables-save', ['-t', t]);
-      if (r.code !== 0) throw new Error(`iptables-save -t ${t}: ${r.stderr.trim()}`);
-      out.push(r.stdout);
-    }
-    return out.join('\n');
+    const r = await this.run('iptables-save', []);
+    if (r.code !== 0) throw new Error(`iptables-save: ${r.stderr.trim()}`);
+    return r.stdout;
   }
 
   private async restore(text: string): Promise<void> {
