@@ -271,8 +271,17 @@ export class NodeAgent {
       if (runtime.ensureNetwork) await runtime.ensureNetwork(cidr);
       if (this.opts.proxy) {
         // Pods ask the cluster DNS on their gateway (this host's address on the pod network).
-        this.dnsServer = intToIpv4(parseCidr(cidr).base + 1);
-        await this.opts.proxy.serveDns(this.dnsServer);
+        const gateway = intToIpv4(parseCidr(cidr).base + 1);
+        try {
+          await this.opts.proxy.serveDns(gateway);
+          this.dnsServer = gateway;
+        } catch (err) {
+          // Pods still start, with the host's resolvers: better than not at all.
+          this.log.warn(
+            { address: `${gateway}:53`, err: (err as Error).message },
+            'cluster DNS cannot listen; pods get the host resolvers',
+          );
+        }
       }
       this.podCIDR = cidr;
       this.networkReady = true;
