@@ -126,15 +126,16 @@ function startOf(node: unknown): number | undefined {
 }
 
 /**
- * Splits one source's text into its objects. YAML is read as YAML 1.2 (the
- * yaml library's default), with duplicate keys an error and merge keys
- * (`<<: *base`) honoured as kubectl's YAML reader does; JSON is YAML, so the
- * same reader gives JSON files their line numbers too.
+ * Splits one source's text into its objects. YAML is read as YAML 1.1, as
+ * kubectl reads it (`defaultMode: 0644` is octal, `yes`/`no` are booleans),
+ * with duplicate keys an error and merge keys (`<<: *base`) honoured; JSON
+ * is YAML, so the same reader gives JSON files their line numbers too.
  */
 export function parseManifests(text: string, source: string): ManifestDoc[] {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text.replace(/^\uFEFF/, ''), {
     lineCounter,
+    version: '1.1',
     prettyErrors: false,
     uniqueKeys: true,
     merge: true,

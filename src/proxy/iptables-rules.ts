@@ -25,7 +25,7 @@ export const MASQ_MARK = '0x4000/0x4000';
 /** The chains Baton owns, by table. */
 export const BASE_CHAINS = {
   nat: ['BATON-SERVICES', 'BATON-NODEPORTS', 'BATON-POSTROUTING', 'BATON-MARK-MASQ'],
-  filter: ['BATON-SERVICES', 'BATON-FORWARD'],
+  filter: ['BATON-SERVICES', 'BATON-FORWARD', 'BATON-FIREWALL'],
 } as const;
 
 /** Rules in built-in chains that send traffic to ours: [table, chain, rule]. */
@@ -54,6 +54,8 @@ export const JUMPS: readonly [string, string, string][] = [
     '-m conntrack --ctstate NEW -m comment --comment "baton service portals" -j BATON-SERVICES',
   ],
   ['filter', 'FORWARD', '-m comment --comment "baton forwarding" -j BATON-FORWARD'],
+  ['filter', 'INPUT', '-m comment --comment "baton firewall" -j BATON-FIREWALL'],
+  ['filter', 'OUTPUT', '-m comment --comment "baton firewall" -j BATON-FIREWALL'],
 ];
 
 /** The rules Baton's base chains hold, which depend only on the cluster CIDR. */
@@ -62,7 +64,12 @@ export function baseRules(clusterCIDR: string | undefined): { nat: string[]; fil
     `-A BATON-MARK-MASQ -j MARK --set-xmark ${MASQ_MARK}`,
     `-A BATON-POSTROUTING -m mark --mark ${MASQ_MARK} -j MASQUERADE --random-fully`,
   ];
-  const filter = [`-A BATON-FORWARD -m mark --mark ${MASQ_MARK} -j ACCEPT`];
+  const filter = [
+    `-A BATON-FORWARD -m mark --mark ${MASQ_MARK} -j ACCEPT`,
+    // Node ports answer on 127.0.0.1 (route_localnet=1, as kube-proxy sets it); with that
+    // on, packets for 127.0.0.0/8 arriving from outside must still be dropped.
+    '-A BATON-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+  ];
   if (clusterCIDR) {
     // Pod to pod across nodes keeps the pods' addresses (ahead of Docker's masquerade).
     nat.push(`-A BATON-POSTROUTING -s ${clusterCIDR} -d ${clusterCIDR} -j ACCEPT`);

@@ -37,6 +37,13 @@ export interface NodeProxyOptions {
   dnsListen?: ListenAddress[];
   /** Remove the rules and routes on stop (default true). */
   cleanupOnStop?: boolean;
+  /**
+   * Another node daemon on this host programs the service rules (a local
+   * cluster from `baton up`): pick the mode as usual, serve cluster DNS and
+   * hand out the mode's addresses, but program no rules and open no
+   * userspace listeners here.
+   */
+  sharedHost?: boolean;
   run?: Runner;
   log?: Logger;
   onSync?(stats: SyncStats): void;
@@ -100,7 +107,7 @@ export class NodeProxy {
       if (why) this.log.warn({ reason: why }, 'service proxy in userspace mode');
     }
     this.mode = mode;
-    if (mode === 'iptables') {
+    if (mode === 'iptables' && !this.opts.sharedHost) {
       this.kernelSettings();
       this.iptables = new IptablesProxy({
         table: this.table,
@@ -121,12 +128,15 @@ export class NodeProxy {
    * What the iptables mode needs of the kernel, as kube-proxy does: packets
    * forwarded between interfaces, and bridged packets (a pod reaching a pod
    * of its own node through a VIP) seen by iptables, so replies are
-   * un-NATed. Set when possible, else said.
+   * un-NATed, and loopback routable so node ports answer on 127.0.0.1.
+   * Set when possible, else said.
    */
   private kernelSettings(): void {
     for (const [path, want] of [
       ['/proc/sys/net/ipv4/ip_forward', '1'],
       ['/proc/sys/net/bridge/bridge-nf-call-iptables', '1'],
+      // Node ports on 127.0.0.1: DNAT from loopback to a pod needs loopback routable.
+      ['/proc/sys/net/ipv4/conf/all/route_localnet', '1'],
     ]) {
       try {
         if (!existsSync(path)) {
@@ -159,7 +169,13 @@ export class NodeProxy {
   /** The session's cluster objects changed (`full`: a complete set). */
   onObjects(changed: ApiObject[], removed: string[], full: boolean): void {
     const serviceCIDR = this.opts.network().serviceCIDR;
-    if (this.started && this.mode === 'userspace' && !this.userspace && serviceCIDR) {
+    if (
+      this.started &&
+      this.mode === 'userspace' &&
+      !this.opts.sharedHost &&
+      !this.userspace &&
+      serviceCIDR
+    ) {
       this.userspace = new UserspaceProxy({ table: this.table, serviceCIDR, log: this.opts.log });
       this.userspace.start();
     }
@@ -206,7 +222,8 @@ export class NodeProxy {
     const want = [];
     for (const n of this.nodes.values()) {
       const via = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
-      if (n.spec?.podCIDR && via)
+      // A node reached over loopback shares this host: its pod network is already local.
+      if (n.spec?.podCIDR && via && !via.startsWith('127.'))
         want.push({ node: n.metadata.name, podCIDR: n.spec.podCIDR, via });
     }
     await this.routes!.sync(want);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { bool, ConfigError, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
-import type { Runtime } from '../../node/runtime';
+import { INFRA, type Runtime } from '../../node/runtime';
+import type { Logger } from 'pino';
 
 /** The daemon's code, loaded when this command runs: every `baton` command reads this file. */
 function nodeModules() {
@@ -56,6 +57,8 @@ export const nodeConfigSchema = z.object({
     .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')))
     .default([]),
   keepProxyRules: bool().default(false),
+  sharedHost: bool().default(false),
+  removePodsOnExit: bool().default(false),
 });
 
 /** "k=v" → { k: v }, naming the bad entry. */
@@ -114,6 +117,14 @@ export function nodeCommand(): Command {
       '--keep-proxy-rules',
       'leave service rules and pod routes in place on exit (for an upgrade in place)',
     )
+    .option(
+      '--shared-host',
+      'another node daemon on this host programs the service rules: serve DNS only (baton up)',
+    )
+    .option(
+      '--remove-pods-on-exit',
+      "stop and remove this node's pods when the daemon stops (baton up; by default pods outlive the daemon)",
+    )
     .action(async (flags: Record<string, string | undefined>) => {
       const { value: cfg } = loadConfig(nodeConfigSchema, { flags, file: flags.config });
       const { hostAddress, NodeAgent, NodeProxy, DockerRuntime, ExecRuntime, startNodeServer } =
@@ -155,7 +166,8 @@ export function nodeCommand(): Command {
                 const i = a.lastIndexOf(':');
                 return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
               }),
-              cleanupOnStop: !cfg.keepProxyRules,
+              cleanupOnStop: !cfg.keepProxyRules && !cfg.sharedHost,
+              sharedHost: cfg.sharedHost,
               log,
             });
       await proxy?.start();
@@ -185,7 +197,23 @@ export function nodeCommand(): Command {
         `baton node ${cfg.name} (${runtime.name} runtime, ${proxy ? `${proxy.mode} proxy` : 'no proxy'}, api on port ${server.port}) connecting to ${cfg.masters.join(',')}\n`,
       );
       await agent.run(abort.signal);
+      if (cfg.removePodsOnExit) await removeAll(runtime, log);
       await proxy?.stop();
       await server.close();
     });
+}
+
+/** Stops and removes every container of this node (sandboxes last), each with a short grace. */
+async function removeAll(runtime: Runtime, log: Logger): Promise<void> {
+  const all = await runtime.list().catch(() => []);
+  const byKind = [all.filter((c) => c.name !== INFRA), all.filter((c) => c.name === INFRA)];
+  for (const group of byKind)
+    await Promise.all(
+      group.map((c) =>
+        runtime
+          .remove(c.id, 5)
+          .catch((err: Error) => log.warn({ container: c.id, err: err.message }, 'not removed')),
+      ),
+    );
+  log.info({ containers: all.length }, 'removed the pods of this node');
 }
