@@ -15,7 +15,17 @@ import {
   ReportedError,
 } from './commands/objects';
 import { cordon, drain, uncordon } from './commands/nodes';
+import { rolloutCommand } from './commands/rollout';
+import { scaleCommand, setCommand } from './commands/workloads';
+import { topCommand } from './commands/top';
 import { ManifestError } from './manifests';
+import { LocalClusterError } from './local-cluster';
+import { downCommand, statusCommand, upCommand } from './commands/up';
+import { createCommand } from './commands/create';
+import { editCommand } from './commands/edit';
+import { annotateCommand, labelCommand } from './commands/metadata';
+import { completeCommand, completionCommand } from './commands/completion';
+import { CliError } from './resource-args';
 
 /**
  * Builds the `baton` command tree. Subcommands register themselves here as
@@ -34,18 +44,31 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run "baton --help" for usage)')
     .exitOverride();
   for (const c of [
-    masterCommand(),
-    nodeCommand(),
+    upCommand(),
+    downCommand(),
+    statusCommand(),
+    createCommand(),
     applyCommand(),
     getCommand(),
     describeCommand(),
+    editCommand(),
     deleteCommand(),
+    labelCommand(),
+    annotateCommand(),
+    scaleCommand(),
+    setCommand(),
+    rolloutCommand(),
     logsCommand(),
     execCommand(),
-    clusterCommand(),
+    topCommand(),
     cordon(),
     uncordon(),
     drain(),
+    clusterCommand(),
+    masterCommand(),
+    nodeCommand(),
+    completionCommand(),
+    completeCommand(() => buildProgram()),
   ]) {
     program.addCommand(c.exitOverride());
   }
@@ -74,7 +97,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${unreachable ? 'error' : 'Error from server'}: ${err.message}\n`);
       return 1;
     }
-    if (err instanceof ConfigError || err instanceof ManifestError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof ManifestError ||
+      err instanceof LocalClusterError ||
+      err instanceof CliError
+    ) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

@@ -22,6 +22,8 @@ export interface PrintOptions {
   kind?: string;
   /** The namespace listed, for `No resources found in NS namespace.` */
   namespace?: string;
+  /** kubectl's --show-labels: a last LABELS column, `k=v,k2=v2` or `<none>`. */
+  showLabels?: boolean;
 }
 
 export function parseOutputFormat(s: string | undefined): OutputFormat {
@@ -42,20 +44,36 @@ function layout(
   headers: string[],
   rows: string[][],
   paint?: (header: string, cell: string) => string,
+  minWidths: number[] = [],
 ): string {
+  return layoutWithWidths(headers, rows, paint, minWidths).text;
+}
+
+function layoutWithWidths(
+  headers: string[],
+  rows: string[][],
+  paint: ((header: string, cell: string) => string) | undefined,
+  minWidths: number[],
+  withHeader = true,
+): { text: string; widths: number[] } {
   const all = [headers, ...rows];
-  const widths = headers.map((_, i) => Math.max(6, ...all.map((r) => width(r[i] ?? '') + 3)));
-  return all
-    .map((r, n) =>
-      r
+  const widths = headers.map((_, i) =>
+    Math.max(6, minWidths[i] ?? 0, ...all.map((r) => width(r[i] ?? '') + 3)),
+  );
+  const text = all
+    .slice(withHeader ? 0 : 1)
+    .map((r) => {
+      const isHeader = r === headers;
+      return r
         .map((c, i) => {
-          const shown = paint && n > 0 ? paint(headers[i], c) : c;
+          const shown = paint && !isHeader ? paint(headers[i], c) : c;
           return i === r.length - 1 ? shown : shown + ' '.repeat(widths[i] - width(c));
         })
         .join('')
-        .trimEnd(),
-    )
+        .trimEnd();
+    })
     .join('\n');
+  return { text, widths };
 }
 
 /** Left-aligned columns three spaces apart, like kubectl; no trailing spaces. */
@@ -141,6 +159,17 @@ function yamlText(value: unknown): string {
 
 /** One kind's table; names are `kind/name` when several kinds share the output, as in kubectl. */
 function table(kind: string, objs: ApiObject[], wide: boolean, opts: PrintOptions, mixed: boolean) {
+  const { headers, rows } = tableCells(kind, objs, wide, opts, mixed);
+  return layout(headers, rows, opts.color ? paintCell : undefined);
+}
+
+function tableCells(
+  kind: string,
+  objs: ApiObject[],
+  wide: boolean,
+  opts: PrintOptions,
+  mixed: boolean,
+): { headers: string[]; rows: string[][] } {
   const p = PRINTERS[kind] ?? GENERIC;
   const withNs = (opts.allNamespaces ?? false) && (kindInfo(kind)?.namespaced ?? true);
   const headers = [
@@ -153,9 +182,53 @@ function table(kind: string, objs: ApiObject[], wide: boolean, opts: PrintOption
   const rows = objs.map((o) => {
     const cells = p.cells(o, opts.now, wide);
     if (mixed && nameCol >= 0 && kind !== 'Event') cells[nameCol] = resourceName(o);
-    return [...(withNs ? [o.metadata.namespace ?? ''] : []), ...cells];
+    const labels = Object.entries(o.metadata.labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    return [
+      ...(withNs ? [o.metadata.namespace ?? ''] : []),
+      ...cells,
+      ...(opts.showLabels ? [labels || '<none>'] : []),
+    ];
   });
-  return layout(headers, rows, opts.color ? paintCell : undefined);
+  return { headers: opts.showLabels ? [...headers, 'LABELS'] : headers, rows };
+}
+
+/**
+ * The rows of `get -w`: the header with the first row (once), then one row
+ * per change, every row padded to the widest cell seen so far so columns
+ * stay under their headers as the watch goes on.
+ */
+export class WatchTable {
+  private widths: number[] = [];
+  private headerShown = false;
+
+  constructor(
+    private readonly kind: string,
+    private readonly wide: boolean,
+    private readonly opts: PrintOptions,
+  ) {}
+
+  /** Marks the header as printed (by the initial listing), with that listing's widths. */
+  listed(objs: ApiObject[]): string {
+    const { headers, rows } = tableCells(this.kind, objs, this.wide, this.opts, false);
+    const r = layoutWithWidths(headers, rows, this.paint(), this.widths);
+    this.widths = r.widths;
+    this.headerShown = true;
+    return r.text;
+  }
+
+  row(o: ApiObject): string {
+    const { headers, rows } = tableCells(this.kind, [o], this.wide, this.opts, false);
+    const r = layoutWithWidths(headers, rows, this.paint(), this.widths, !this.headerShown);
+    this.widths = r.widths;
+    this.headerShown = true;
+    return r.text;
+  }
+
+  private paint() {
+    return this.opts.color ? paintCell : undefined;
+  }
 }
 
 /**

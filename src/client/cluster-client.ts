@@ -12,6 +12,8 @@ import {
   PodLogChunk,
   PodLogsRequest,
   PropagationPolicy,
+  TopRequest,
+  TopResponse,
   WatchEvent,
   WatchRequest,
   WriteResponse,
@@ -276,6 +278,11 @@ export class BatonClient {
     return this.call('status', {});
   }
 
+  /** CPU and memory in use (`baton top`), as the nodes measure it; nodes that do not answer come back unavailable. */
+  top(req: Partial<TopRequest> & Pick<TopRequest, 'kind'>): Promise<TopResponse> {
+    return this.call('top', { namespace: '', labelSelector: '', name: '', ...req });
+  }
+
   /**
    * Follows changes. On a broken stream it reconnects (to the next master)
    * and resumes after the last revision it delivered; a revision too old to
@@ -323,6 +330,9 @@ export class BatonClient {
         if (!resumable) throw new ClientError(e.code, e.details || e.message);
       } finally {
         signal?.removeEventListener('abort', onAbort);
+        // The caller may stop reading early (a `break` or `return` in its loop): the
+        // call must end too, or it stays open and keeps the process alive.
+        stream.cancel();
       }
       if (signal?.aborted) return;
       this.current = (i + 1) % this.clients.length;

@@ -53,6 +53,12 @@ export enum EventType {
   UNRECOGNIZED = -1,
 }
 
+export enum TopKind {
+  TOP_NODES = 0,
+  TOP_PODS = 1,
+  UNRECOGNIZED = -1,
+}
+
 export interface VersionRequest {}
 
 export interface VersionResponse {
@@ -235,6 +241,60 @@ export interface PodExecOutput {
     | { $case: 'stderr'; value: Buffer }
     | { $case: 'exitCode'; value: number }
     | undefined;
+}
+
+/** `baton top`: CPU and memory in use now, as the nodes measure it. */
+export interface TopRequest {
+  kind: TopKind;
+  /** Pods: empty for all namespaces. Ignored for nodes. */
+  namespace: string;
+  labelSelector: string;
+  /** Only this node or pod (NOT_FOUND when there is none). */
+  name: string;
+}
+
+export interface ContainerMetrics {
+  name: string;
+  /** Average over the window, in billionths of a core. */
+  cpuNanoCores: number;
+  memoryWorkingSetBytes: number;
+}
+
+export interface PodMetrics {
+  namespace: string;
+  name: string;
+  nodeName: string;
+  /**
+   * Why there are no numbers (its node did not answer, nothing measured
+   * yet); empty when there are.
+   */
+  unavailable: string;
+  /** When its node sampled it (ms since the epoch), and the CPU window. */
+  timestampMs: number;
+  windowMs: number;
+  containers: ContainerMetrics[];
+}
+
+export interface NodeMetrics {
+  name: string;
+  /** Why there are no numbers (the node did not answer in time); empty when there are. */
+  unavailable: string;
+  timestampMs: number;
+  windowMs: number;
+  cpuNanoCores: number;
+  memoryWorkingSetBytes: number;
+  /**
+   * What CPU% and MEMORY% are shares of: the Node's status.allocatable,
+   * or what the host reports when that says nothing.
+   */
+  cpuAllocatableMillicores: number;
+  memoryAllocatableBytes: number;
+}
+
+export interface TopResponse {
+  /** Sorted by name (pods by namespace, then name). */
+  nodes: NodeMetrics[];
+  pods: PodMetrics[];
 }
 
 function createBaseVersionRequest(): VersionRequest {
@@ -2008,6 +2068,457 @@ export const PodExecOutput = {
   },
 };
 
+function createBaseTopRequest(): TopRequest {
+  return { kind: 0, namespace: '', labelSelector: '', name: '' };
+}
+
+export const TopRequest = {
+  encode(message: TopRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.namespace !== '') {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.labelSelector !== '') {
+      writer.uint32(26).string(message.labelSelector);
+    }
+    if (message.name !== '') {
+      writer.uint32(34).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): TopRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTopRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.kind = reader.int32() as any;
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.labelSelector = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<TopRequest>, I>>(base?: I): TopRequest {
+    return TopRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TopRequest>, I>>(object: I): TopRequest {
+    const message = createBaseTopRequest();
+    message.kind = object.kind ?? 0;
+    message.namespace = object.namespace ?? '';
+    message.labelSelector = object.labelSelector ?? '';
+    message.name = object.name ?? '';
+    return message;
+  },
+};
+
+function createBaseContainerMetrics(): ContainerMetrics {
+  return { name: '', cpuNanoCores: 0, memoryWorkingSetBytes: 0 };
+}
+
+export const ContainerMetrics = {
+  encode(message: ContainerMetrics, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.cpuNanoCores !== 0) {
+      writer.uint32(16).uint64(message.cpuNanoCores);
+    }
+    if (message.memoryWorkingSetBytes !== 0) {
+      writer.uint32(24).uint64(message.memoryWorkingSetBytes);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerMetrics {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerMetrics();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.cpuNanoCores = longToNumber(reader.uint64() as Long);
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.memoryWorkingSetBytes = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerMetrics>, I>>(base?: I): ContainerMetrics {
+    return ContainerMetrics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerMetrics>, I>>(object: I): ContainerMetrics {
+    const message = createBaseContainerMetrics();
+    message.name = object.name ?? '';
+    message.cpuNanoCores = object.cpuNanoCores ?? 0;
+    message.memoryWorkingSetBytes = object.memoryWorkingSetBytes ?? 0;
+    return message;
+  },
+};
+
+function createBasePodMetrics(): PodMetrics {
+  return {
+    namespace: '',
+    name: '',
+    nodeName: '',
+    unavailable: '',
+    timestampMs: 0,
+    windowMs: 0,
+    containers: [],
+  };
+}
+
+export const PodMetrics = {
+  encode(message: PodMetrics, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.namespace !== '') {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== '') {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.nodeName !== '') {
+      writer.uint32(26).string(message.nodeName);
+    }
+    if (message.unavailable !== '') {
+      writer.uint32(34).string(message.unavailable);
+    }
+    if (message.timestampMs !== 0) {
+      writer.uint32(40).int64(message.timestampMs);
+    }
+    if (message.windowMs !== 0) {
+      writer.uint32(48).uint32(message.windowMs);
+    }
+    for (const v of message.containers) {
+      ContainerMetrics.encode(v!, writer.uint32(58).fork()).ldelim();
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodMetrics {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodMetrics();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.nodeName = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.unavailable = reader.string();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.timestampMs = longToNumber(reader.int64() as Long);
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.windowMs = reader.uint32();
+          continue;
+        case 7:
+          if (tag !== 58) {
+            break;
+          }
+
+          message.containers.push(ContainerMetrics.decode(reader, reader.uint32()));
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodMetrics>, I>>(base?: I): PodMetrics {
+    return PodMetrics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodMetrics>, I>>(object: I): PodMetrics {
+    const message = createBasePodMetrics();
+    message.namespace = object.namespace ?? '';
+    message.name = object.name ?? '';
+    message.nodeName = object.nodeName ?? '';
+    message.unavailable = object.unavailable ?? '';
+    message.timestampMs = object.timestampMs ?? 0;
+    message.windowMs = object.windowMs ?? 0;
+    message.containers = object.containers?.map((e) => ContainerMetrics.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNodeMetrics(): NodeMetrics {
+  return {
+    name: '',
+    unavailable: '',
+    timestampMs: 0,
+    windowMs: 0,
+    cpuNanoCores: 0,
+    memoryWorkingSetBytes: 0,
+    cpuAllocatableMillicores: 0,
+    memoryAllocatableBytes: 0,
+  };
+}
+
+export const NodeMetrics = {
+  encode(message: NodeMetrics, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.unavailable !== '') {
+      writer.uint32(18).string(message.unavailable);
+    }
+    if (message.timestampMs !== 0) {
+      writer.uint32(24).int64(message.timestampMs);
+    }
+    if (message.windowMs !== 0) {
+      writer.uint32(32).uint32(message.windowMs);
+    }
+    if (message.cpuNanoCores !== 0) {
+      writer.uint32(40).uint64(message.cpuNanoCores);
+    }
+    if (message.memoryWorkingSetBytes !== 0) {
+      writer.uint32(48).uint64(message.memoryWorkingSetBytes);
+    }
+    if (message.cpuAllocatableMillicores !== 0) {
+      writer.uint32(56).uint64(message.cpuAllocatableMillicores);
+    }
+    if (message.memoryAllocatableBytes !== 0) {
+      writer.uint32(64).uint64(message.memoryAllocatableBytes);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): NodeMetrics {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseNodeMetrics();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.unavailable = reader.string();
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.timestampMs = longToNumber(reader.int64() as Long);
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.windowMs = reader.uint32();
+          continue;
+        case 5:
+          if (tag !== 40) {
+            break;
+          }
+
+          message.cpuNanoCores = longToNumber(reader.uint64() as Long);
+          continue;
+        case 6:
+          if (tag !== 48) {
+            break;
+          }
+
+          message.memoryWorkingSetBytes = longToNumber(reader.uint64() as Long);
+          continue;
+        case 7:
+          if (tag !== 56) {
+            break;
+          }
+
+          message.cpuAllocatableMillicores = longToNumber(reader.uint64() as Long);
+          continue;
+        case 8:
+          if (tag !== 64) {
+            break;
+          }
+
+          message.memoryAllocatableBytes = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<NodeMetrics>, I>>(base?: I): NodeMetrics {
+    return NodeMetrics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeMetrics>, I>>(object: I): NodeMetrics {
+    const message = createBaseNodeMetrics();
+    message.name = object.name ?? '';
+    message.unavailable = object.unavailable ?? '';
+    message.timestampMs = object.timestampMs ?? 0;
+    message.windowMs = object.windowMs ?? 0;
+    message.cpuNanoCores = object.cpuNanoCores ?? 0;
+    message.memoryWorkingSetBytes = object.memoryWorkingSetBytes ?? 0;
+    message.cpuAllocatableMillicores = object.cpuAllocatableMillicores ?? 0;
+    message.memoryAllocatableBytes = object.memoryAllocatableBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseTopResponse(): TopResponse {
+  return { nodes: [], pods: [] };
+}
+
+export const TopResponse = {
+  encode(message: TopResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    for (const v of message.nodes) {
+      NodeMetrics.encode(v!, writer.uint32(10).fork()).ldelim();
+    }
+    for (const v of message.pods) {
+      PodMetrics.encode(v!, writer.uint32(18).fork()).ldelim();
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): TopResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTopResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.nodes.push(NodeMetrics.decode(reader, reader.uint32()));
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.pods.push(PodMetrics.decode(reader, reader.uint32()));
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<TopResponse>, I>>(base?: I): TopResponse {
+    return TopResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TopResponse>, I>>(object: I): TopResponse {
+    const message = createBaseTopResponse();
+    message.nodes = object.nodes?.map((e) => NodeMetrics.fromPartial(e)) || [];
+    message.pods = object.pods?.map((e) => PodMetrics.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type ClusterService = typeof ClusterService;
 export const ClusterService = {
   version: {
@@ -2125,6 +2636,16 @@ export const ClusterService = {
     responseSerialize: (value: PodExecOutput) => Buffer.from(PodExecOutput.encode(value).finish()),
     responseDeserialize: (value: Buffer) => PodExecOutput.decode(value),
   },
+  /** Gathered by the master from the nodes' own API. */
+  top: {
+    path: '/baton.api.Cluster/Top',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: TopRequest) => Buffer.from(TopRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => TopRequest.decode(value),
+    responseSerialize: (value: TopResponse) => Buffer.from(TopResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => TopResponse.decode(value),
+  },
 } as const;
 
 export interface ClusterServer extends UntypedServiceImplementation {
@@ -2142,6 +2663,8 @@ export interface ClusterServer extends UntypedServiceImplementation {
   /** Streamed through the master from the pod's node. */
   logs: handleServerStreamingCall<PodLogsRequest, PodLogChunk>;
   exec: handleBidiStreamingCall<PodExecInput, PodExecOutput>;
+  /** Gathered by the master from the nodes' own API. */
+  top: handleUnaryCall<TopRequest, TopResponse>;
 }
 
 export interface ClusterClient extends Client {
@@ -2300,6 +2823,22 @@ export interface ClusterClient extends Client {
     metadata: Metadata,
     options?: Partial<CallOptions>,
   ): ClientDuplexStream<PodExecInput, PodExecOutput>;
+  /** Gathered by the master from the nodes' own API. */
+  top(
+    request: TopRequest,
+    callback: (error: ServiceError | null, response: TopResponse) => void,
+  ): ClientUnaryCall;
+  top(
+    request: TopRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TopResponse) => void,
+  ): ClientUnaryCall;
+  top(
+    request: TopRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TopResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ClusterClient = makeGenericClientConstructor(

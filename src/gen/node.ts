@@ -12,10 +12,13 @@ import {
   ClientDuplexStream,
   type ClientOptions,
   ClientReadableStream,
+  type ClientUnaryCall,
   handleBidiStreamingCall,
   handleServerStreamingCall,
+  type handleUnaryCall,
   makeGenericClientConstructor,
   Metadata,
+  type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import Long from 'long';
@@ -159,6 +162,57 @@ export interface ExecOutput {
     | { $case: 'stderr'; value: Buffer }
     | { $case: 'exitCode'; value: number }
     | undefined;
+}
+
+export interface StatsRequest {
+  /** Only these pods (by uid); every pod on the node when empty. */
+  podUids: string[];
+  /** The node's totals only, no pods (`baton top nodes`). */
+  nodeOnly: boolean;
+}
+
+/**
+ * Usage in the words of the kubelet's summary API: CPU as the average rate
+ * over `window_ms` (billionths of a core) and the cumulative CPU time it
+ * was computed from; memory as the working set, what the kernel could not
+ * reclaim under pressure (usage less inactive page cache).
+ */
+export interface Usage {
+  cpuUsageNanoCores: number;
+  cpuUsageCoreNanoseconds: number;
+  memoryWorkingSetBytes: number;
+  /** The window the CPU rate averages over, ending when it was sampled. */
+  windowMs: number;
+}
+
+export interface ContainerStats {
+  name: string;
+  usage: Usage | undefined;
+}
+
+export interface PodStats {
+  uid: string;
+  namespace: string;
+  name: string;
+  /**
+   * Running containers with two samples to compare (a container started a
+   * moment ago has none yet and is left out).
+   */
+  containers: ContainerStats[];
+}
+
+export interface NodeStats {
+  usage: Usage | undefined;
+  /** What the host has: its logical CPUs (as millicores) and physical memory. */
+  cpuCapacityMillicores: number;
+  memoryCapacityBytes: number;
+}
+
+export interface StatsResponse {
+  /** When the node took its last sample (ms since the epoch). */
+  timestampMs: number;
+  node: NodeStats | undefined;
+  pods: PodStats[];
 }
 
 function createBaseHello(): Hello {
@@ -1244,6 +1298,422 @@ export const ExecOutput = {
   },
 };
 
+function createBaseStatsRequest(): StatsRequest {
+  return { podUids: [], nodeOnly: false };
+}
+
+export const StatsRequest = {
+  encode(message: StatsRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    for (const v of message.podUids) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.nodeOnly !== false) {
+      writer.uint32(16).bool(message.nodeOnly);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): StatsRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseStatsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.podUids.push(reader.string());
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.nodeOnly = reader.bool();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<StatsRequest>, I>>(base?: I): StatsRequest {
+    return StatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StatsRequest>, I>>(object: I): StatsRequest {
+    const message = createBaseStatsRequest();
+    message.podUids = object.podUids?.map((e) => e) || [];
+    message.nodeOnly = object.nodeOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseUsage(): Usage {
+  return {
+    cpuUsageNanoCores: 0,
+    cpuUsageCoreNanoseconds: 0,
+    memoryWorkingSetBytes: 0,
+    windowMs: 0,
+  };
+}
+
+export const Usage = {
+  encode(message: Usage, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.cpuUsageNanoCores !== 0) {
+      writer.uint32(8).uint64(message.cpuUsageNanoCores);
+    }
+    if (message.cpuUsageCoreNanoseconds !== 0) {
+      writer.uint32(16).uint64(message.cpuUsageCoreNanoseconds);
+    }
+    if (message.memoryWorkingSetBytes !== 0) {
+      writer.uint32(24).uint64(message.memoryWorkingSetBytes);
+    }
+    if (message.windowMs !== 0) {
+      writer.uint32(32).uint32(message.windowMs);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): Usage {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseUsage();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.cpuUsageNanoCores = longToNumber(reader.uint64() as Long);
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.cpuUsageCoreNanoseconds = longToNumber(reader.uint64() as Long);
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.memoryWorkingSetBytes = longToNumber(reader.uint64() as Long);
+          continue;
+        case 4:
+          if (tag !== 32) {
+            break;
+          }
+
+          message.windowMs = reader.uint32();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<Usage>, I>>(base?: I): Usage {
+    return Usage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Usage>, I>>(object: I): Usage {
+    const message = createBaseUsage();
+    message.cpuUsageNanoCores = object.cpuUsageNanoCores ?? 0;
+    message.cpuUsageCoreNanoseconds = object.cpuUsageCoreNanoseconds ?? 0;
+    message.memoryWorkingSetBytes = object.memoryWorkingSetBytes ?? 0;
+    message.windowMs = object.windowMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseContainerStats(): ContainerStats {
+  return { name: '', usage: undefined };
+}
+
+export const ContainerStats = {
+  encode(message: ContainerStats, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.name !== '') {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(18).fork()).ldelim();
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerStats {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerStats();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.usage = Usage.decode(reader, reader.uint32());
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerStats>, I>>(base?: I): ContainerStats {
+    return ContainerStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerStats>, I>>(object: I): ContainerStats {
+    const message = createBaseContainerStats();
+    message.name = object.name ?? '';
+    message.usage =
+      object.usage !== undefined && object.usage !== null
+        ? Usage.fromPartial(object.usage)
+        : undefined;
+    return message;
+  },
+};
+
+function createBasePodStats(): PodStats {
+  return { uid: '', namespace: '', name: '', containers: [] };
+}
+
+export const PodStats = {
+  encode(message: PodStats, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.uid !== '') {
+      writer.uint32(10).string(message.uid);
+    }
+    if (message.namespace !== '') {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== '') {
+      writer.uint32(26).string(message.name);
+    }
+    for (const v of message.containers) {
+      ContainerStats.encode(v!, writer.uint32(34).fork()).ldelim();
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodStats {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodStats();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.uid = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.containers.push(ContainerStats.decode(reader, reader.uint32()));
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PodStats>, I>>(base?: I): PodStats {
+    return PodStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodStats>, I>>(object: I): PodStats {
+    const message = createBasePodStats();
+    message.uid = object.uid ?? '';
+    message.namespace = object.namespace ?? '';
+    message.name = object.name ?? '';
+    message.containers = object.containers?.map((e) => ContainerStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNodeStats(): NodeStats {
+  return { usage: undefined, cpuCapacityMillicores: 0, memoryCapacityBytes: 0 };
+}
+
+export const NodeStats = {
+  encode(message: NodeStats, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(10).fork()).ldelim();
+    }
+    if (message.cpuCapacityMillicores !== 0) {
+      writer.uint32(16).uint64(message.cpuCapacityMillicores);
+    }
+    if (message.memoryCapacityBytes !== 0) {
+      writer.uint32(24).uint64(message.memoryCapacityBytes);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): NodeStats {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseNodeStats();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.usage = Usage.decode(reader, reader.uint32());
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
+          }
+
+          message.cpuCapacityMillicores = longToNumber(reader.uint64() as Long);
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
+          }
+
+          message.memoryCapacityBytes = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<NodeStats>, I>>(base?: I): NodeStats {
+    return NodeStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeStats>, I>>(object: I): NodeStats {
+    const message = createBaseNodeStats();
+    message.usage =
+      object.usage !== undefined && object.usage !== null
+        ? Usage.fromPartial(object.usage)
+        : undefined;
+    message.cpuCapacityMillicores = object.cpuCapacityMillicores ?? 0;
+    message.memoryCapacityBytes = object.memoryCapacityBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseStatsResponse(): StatsResponse {
+  return { timestampMs: 0, node: undefined, pods: [] };
+}
+
+export const StatsResponse = {
+  encode(message: StatsResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.timestampMs !== 0) {
+      writer.uint32(8).int64(message.timestampMs);
+    }
+    if (message.node !== undefined) {
+      NodeStats.encode(message.node, writer.uint32(18).fork()).ldelim();
+    }
+    for (const v of message.pods) {
+      PodStats.encode(v!, writer.uint32(26).fork()).ldelim();
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): StatsResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseStatsResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.timestampMs = longToNumber(reader.int64() as Long);
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.node = NodeStats.decode(reader, reader.uint32());
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.pods.push(PodStats.decode(reader, reader.uint32()));
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<StatsResponse>, I>>(base?: I): StatsResponse {
+    return StatsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StatsResponse>, I>>(object: I): StatsResponse {
+    const message = createBaseStatsResponse();
+    message.timestampMs = object.timestampMs ?? 0;
+    message.node =
+      object.node !== undefined && object.node !== null
+        ? NodeStats.fromPartial(object.node)
+        : undefined;
+    message.pods = object.pods?.map((e) => PodStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type DispatcherService = typeof DispatcherService;
 export const DispatcherService = {
   session: {
@@ -1303,11 +1773,21 @@ export const NodeApiService = {
     responseSerialize: (value: ExecOutput) => Buffer.from(ExecOutput.encode(value).finish()),
     responseDeserialize: (value: Buffer) => ExecOutput.decode(value),
   },
+  stats: {
+    path: '/baton.node.NodeApi/Stats',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: StatsRequest) => Buffer.from(StatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => StatsRequest.decode(value),
+    responseSerialize: (value: StatsResponse) => Buffer.from(StatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => StatsResponse.decode(value),
+  },
 } as const;
 
 export interface NodeApiServer extends UntypedServiceImplementation {
   logs: handleServerStreamingCall<LogsRequest, LogChunk>;
   exec: handleBidiStreamingCall<ExecInput, ExecOutput>;
+  stats: handleUnaryCall<StatsRequest, StatsResponse>;
 }
 
 export interface NodeApiClient extends Client {
@@ -1323,6 +1803,21 @@ export interface NodeApiClient extends Client {
     metadata: Metadata,
     options?: Partial<CallOptions>,
   ): ClientDuplexStream<ExecInput, ExecOutput>;
+  stats(
+    request: StatsRequest,
+    callback: (error: ServiceError | null, response: StatsResponse) => void,
+  ): ClientUnaryCall;
+  stats(
+    request: StatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StatsResponse) => void,
+  ): ClientUnaryCall;
+  stats(
+    request: StatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StatsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const NodeApiClient = makeGenericClientConstructor(

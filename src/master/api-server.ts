@@ -36,6 +36,7 @@ import {
 import { DEFAULT_SERVICE_NETWORK, ServiceAllocator } from './service-alloc';
 import { ApiError, storeError } from './api-error';
 import { proxyExec, proxyLogs } from './pod-streams';
+import { top } from './top';
 import { Command, CommandResult, encodeCommand } from './store/commands';
 import { ClusterStore, describe } from './store/cluster-store';
 import { Query, StoredObject } from './store/object-index';
@@ -431,6 +432,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     // Served by any master from its own store: no leader needed.
     logs: (call) => proxyLogs(deps, call),
     exec: (call) => proxyExec(deps, call),
+    top: unary(node, log, (req) => top(deps, req)),
   };
 }
 

@@ -10,6 +10,7 @@ import { PassThrough, Readable } from 'node:stream';
 import {
   ContainerDetail,
   ContainerLaunch,
+  ContainerUsageSample,
   ExecSession,
   INFRA,
   LABEL,
@@ -48,6 +49,37 @@ export function demuxBuffer(buf: Buffer): { stdout: Buffer; stderr: Buffer; all:
     i += 8 + len;
   }
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), all: Buffer.concat(all) };
+}
+
+/**
+ * A container's working set as the kubelet (cAdvisor) and `docker stats`
+ * count it: memory usage less the inactive page cache, which the kernel
+ * would reclaim first. cgroup v1 reports the hierarchy's in
+ * total_inactive_file, v2 in inactive_file.
+ */
+export function workingSetBytes(memory: {
+  usage?: number;
+  stats?: Record<string, number | undefined>;
+}): number {
+  const usage = memory.usage ?? 0;
+  const inactive = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? 0;
+  return inactive < usage ? usage - inactive : usage;
+}
+
+/** The usage sample in one Docker stats answer (`at` from its "read" time, else `fallbackAt`). */
+export function dockerUsage(
+  stats: Pick<Docker.ContainerStats, 'read' | 'cpu_stats' | 'memory_stats'>,
+  fallbackAt: number,
+): { cpuNanos: number; memoryBytes: number; at: number } {
+  const read = Date.parse(stats.read);
+  return {
+    cpuNanos: stats.cpu_stats?.cpu_usage?.total_usage ?? 0,
+    memoryBytes: workingSetBytes(
+      (stats.memory_stats ?? {}) as Parameters<typeof workingSetBytes>[0],
+    ),
+    // "0001-01-01T00:00:00Z" when Docker has not read the cgroup.
+    at: Number.isFinite(read) && read > 0 ? read : fallbackAt,
+  };
 }
 
 export class DockerRuntime implements Runtime {
@@ -91,15 +123,51 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
-    await this.docker.createNetwork({
-      Name: name,
-      Driver: 'bridge',
-      CheckDuplicate: true,
-      IPAM: { Driver: 'default', Config: [{ Subnet: `${base}/${bits}`, Gateway: gateway }] },
-      Labels: { [LABEL.node]: this.nodeName },
-      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
-    });
+    const create = () =>
+      this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: `${base}/${bits}`, Gateway: gateway }] },
+        Labels: { [LABEL.node]: this.nodeName },
+        Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
+      });
+    try {
+      await create();
+    } catch (err) {
+      // A network another Baton node left behind on this host (a node gone, a cluster
+      // torn down) may hold the subnet: an unused one is stale and goes.
+      if (!/overlap/i.test((err as Error).message) || !(await this.removeStaleNetworks(cidr)))
+        throw err;
+      await create();
+    }
     return (this.network = name);
+  }
+
+  /** Removes Baton's networks on `cidr` that no container uses; whether any went. */
+  private async removeStaleNetworks(cidr: string): Promise<boolean> {
+    const nets = await this.docker.listNetworks({ filters: { label: [LABEL.node] } });
+    let removed = false;
+    for (const n of nets) {
+      if (!n.IPAM?.Config?.some((c) => c.Subnet === cidr)) continue;
+      const full = (await this.docker.getNetwork(n.Id).inspect()) as {
+        Containers?: Record<string, unknown>;
+      };
+      if (Object.keys(full.Containers ?? {}).length > 0) continue;
+      await this.docker.getNetwork(n.Id).remove();
+      removed = true;
+    }
+    return removed;
+  }
+
+  /** Removes this node's network (when the node goes away for good); quiet when absent. */
+  async removeNetwork(): Promise<void> {
+    const name = `baton-${this.nodeName}`.slice(0, 60);
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
   }
 
   async list(podUid?: string): Promise<RuntimeContainer[]> {
@@ -285,6 +353,29 @@ export class DockerRuntime implements Runtime {
     out.on('close', () => stream.destroy());
     opts.signal?.addEventListener('abort', () => out.end(), { once: true });
     return out;
+  }
+
+  /**
+   * One stats answer per running container, all at once. `one-shot` skips
+   * the second read Docker would otherwise wait for (precpu_stats): rates
+   * come from two of our own samples, as for the exec runtime.
+   */
+  async stats(podUids?: string[]): Promise<ContainerUsageSample[]> {
+    const wanted = podUids && new Set(podUids);
+    const running = (await this.list()).filter(
+      (c) => c.running && c.name !== INFRA && (!wanted || wanted.has(c.podUid)),
+    );
+    const samples = await Promise.all(
+      running.map(async ({ id, podUid, namespace, podName, name }) => {
+        try {
+          const s = await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true });
+          return { id, podUid, namespace, podName, name, ...dockerUsage(s, Date.now()) };
+        } catch {
+          return undefined; // ended since it was listed
+        }
+      }),
+    );
+    return samples.filter((s) => s !== undefined);
   }
 
   async exec(id: string, command: string[], opts: { stdin: boolean }): Promise<ExecSession> {

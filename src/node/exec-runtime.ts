@@ -48,10 +48,12 @@ import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { groupUsage, processMemory, readProcesses } from './proc-stats';
 import {
   INFRA,
   LABEL,
   RuntimeError,
+  type ContainerUsageSample,
   type ContainerDetail,
   type ContainerLaunch,
   type ExecSession,
@@ -467,6 +469,38 @@ export class ExecRuntime implements Runtime {
         if (mine.has(kill)) kill();
       },
     };
+  }
+
+  /**
+   * Each running container's process group, from /proc: CPU time of its
+   * processes (and of the children they reaped), memory as their summed
+   * proportional set size. Without cgroups there is no page cache to
+   * charge, so this is a little under what a container would show.
+   */
+  async stats(podUids?: string[]): Promise<ContainerUsageSample[]> {
+    const wanted = podUids && new Set(podUids);
+    const running = (await this.list()).filter(
+      (c) => c.running && c.name !== INFRA && (!wanted || wanted.has(c.podUid)),
+    );
+    if (running.length === 0) return [];
+    const procs = readProcesses();
+    const at = Date.now();
+    const out: ContainerUsageSample[] = [];
+    for (const c of running) {
+      const pgid = (await this.readMeta(c.id).catch(() => undefined))?.pid;
+      if (pgid === undefined) continue;
+      const { id, podUid, namespace, podName, name } = c;
+      out.push({
+        id,
+        podUid,
+        namespace,
+        podName,
+        name,
+        at,
+        ...groupUsage(procs, pgid, processMemory),
+      });
+    }
+    return out;
   }
 
   /** The record's directory; ids are exactly two sanitised path segments. */

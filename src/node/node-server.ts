@@ -1,7 +1,8 @@
 /**
  * The node's own API (`NodeApi` in proto/node.proto): what a master calls
  * to stream a container's logs or run a command in it, for `baton logs`
- * and `baton exec`. The master has already checked the pod and the
+ * and `baton exec`, and to read what the node and its pods use, for
+ * `baton top`. The master has already checked the pod and the
  * container name against the pod's spec; this side finds the runtime's
  * container and streams.
  *
@@ -22,7 +23,9 @@ import {
   NodeApiServer,
   NodeApiService,
 } from '../gen/node';
+import { readHostSample } from './proc-stats';
 import { ExecSession, INFRA, Runtime, RuntimeContainer } from './runtime';
+import { UsageSampler } from './usage-sampler';
 
 /** A "no" from the node API, with the status code it answers with. */
 export class NodeApiError extends Error {
@@ -87,7 +90,20 @@ async function send<T>(call: ServerStream<T>, msg: T, signal: AbortSignal): Prom
   if (!call.write(msg)) await once(call, 'drain', { signal });
 }
 
-export function nodeApiService(runtime: Runtime, log: Logger): NodeApiServer {
+/** What the Stats rpc measures with: the host's /proc and the runtime's own stats. */
+export function runtimeUsageSampler(runtime: Runtime): UsageSampler {
+  const stats = runtime.stats?.bind(runtime);
+  return new UsageSampler({
+    host: readHostSample,
+    ...(stats ? { containers: (uids?: string[]) => stats(uids) } : {}),
+  });
+}
+
+export function nodeApiService(
+  runtime: Runtime,
+  log: Logger,
+  usage: UsageSampler = runtimeUsageSampler(runtime),
+): NodeApiServer {
   async function streamLogs(
     call: grpc.ServerWritableStream<LogsRequest, LogChunk>,
     signal: AbortSignal,
@@ -185,6 +201,28 @@ export function nodeApiService(runtime: Runtime, log: Logger): NodeApiServer {
           ac.abort();
           log.debug({ err }, 'exec failed');
           fail(call, err);
+        },
+      );
+    },
+
+    stats(call, cb) {
+      const req = call.request;
+      if (!req.nodeOnly && !usage.measuresContainers) {
+        cb(
+          statusOf(
+            new NodeApiError(
+              grpc.status.UNIMPLEMENTED,
+              `the ${runtime.name} runtime of this node does not measure its containers`,
+            ),
+          ),
+        );
+        return;
+      }
+      usage.stats(req).then(
+        (res) => cb(null, res),
+        (err) => {
+          log.debug({ err }, 'stats failed');
+          cb(statusOf(err));
         },
       );
     },

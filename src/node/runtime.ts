@@ -141,6 +141,22 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * One running container's usage at one moment, as `Runtime.stats()`
+ * samples it: cumulative counters, so a rate needs two samples.
+ */
+export interface ContainerUsageSample extends Pick<
+  RuntimeContainer,
+  'id' | 'podUid' | 'namespace' | 'podName' | 'name'
+> {
+  /** CPU time used since the container started, in nanoseconds. */
+  cpuNanos: number;
+  /** Memory it holds that the kernel could not reclaim (the working set), in bytes. */
+  memoryBytes: number;
+  /** When the sample was taken, ms since the epoch. */
+  at: number;
+}
+
 export interface Runtime {
   readonly name: 'docker' | 'exec';
   /** Every container and sandbox this node made (of one pod when `podUid` is given), running or not. */
@@ -158,6 +174,12 @@ export interface Runtime {
   logs(id: string, opts: LogOptions): Promise<Readable>;
   /** Runs `command` inside the running container. */
   exec(id: string, command: string[], opts: { stdin: boolean }): Promise<ExecSession>;
+  /**
+   * A usage sample of every running app and init container (of these pods
+   * when `podUids` is given); sandboxes are left out. Optional: a runtime
+   * that cannot measure answers `baton top` with UNIMPLEMENTED.
+   */
+  stats?(podUids?: string[]): Promise<ContainerUsageSample[]>;
 }
 
 /** Runs `command` in a container and collects its exit code and (truncated) output, giving up after `timeoutMs`. */

@@ -58,6 +58,19 @@ export const JUMPS: readonly [string, string, string][] = [
   ['filter', 'OUTPUT', '-m comment --comment "baton firewall" -j BATON-FIREWALL'],
 ];
 
+/**
+ * Docker's DOCKER-USER chain runs first in FORWARD, ahead of the isolation
+ * rules that drop traffic between two Docker networks: where it exists
+ * (two nodes' pod networks on one host, as `baton up` makes them), pod
+ * traffic is accepted from there too. Docker puts its own jumps back at the
+ * top of FORWARD, so a jump of ours in FORWARD alone can end up behind them.
+ */
+export const DOCKER_USER_JUMP: [string, string, string] = [
+  'filter',
+  'DOCKER-USER',
+  '-m comment --comment "baton forwarding" -j BATON-FORWARD',
+];
+
 /** The rules Baton's base chains hold, which depend only on the cluster CIDR. */
 export function baseRules(clusterCIDR: string | undefined): { nat: string[]; filter: string[] } {
   const nat = [
@@ -239,7 +252,7 @@ const splitWhere = (where: string): [string, string] => where.split(' ') as [str
 export function fullScript(
   entries: EntryRules[],
   clusterCIDR: string | undefined,
-  existing: { chains: Map<string, Set<string>>; jumps: Set<string> },
+  existing: { chains: Map<string, Set<string>>; jumps: Set<string>; dockerUser?: boolean },
 ): RestoreScript {
   const s = new RestoreScript();
   const wanted = new Map<string, Set<string>>([
@@ -270,13 +283,14 @@ export function fullScript(
         s.drop(t, c);
       }
   // Jumps as they should be; any other rule jumping to our chains (an older layout) goes.
-  const jumps = new Set(JUMPS.map(([t, c, r]) => `${t} ${c} ${r}`));
+  const wantedJumps = existing.dockerUser ? [...JUMPS, DOCKER_USER_JUMP] : JUMPS;
+  const jumps = new Set(wantedJumps.map(([t, c, r]) => `${t} ${c} ${r}`));
   for (const j of existing.jumps)
     if (!jumps.has(j)) {
       const [t, chain, ...rule] = j.split(' ');
       s.line(t, `-D ${chain} ${rule.join(' ')}`);
     }
-  for (const [t, chain, rule] of JUMPS)
+  for (const [t, chain, rule] of wantedJumps)
     if (!existing.jumps.has(`${t} ${chain} ${rule}`)) s.line(t, `-I ${chain} 1 ${rule}`);
   return s;
 }
@@ -351,13 +365,16 @@ export function cleanupScript(existing: {
 export function parseSave(text: string): {
   chains: Map<string, Set<string>>;
   jumps: Set<string>;
+  dockerUser: boolean;
 } {
   const chains = new Map<string, Set<string>>();
   const jumps = new Set<string>();
+  let dockerUser = false;
   let table = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('*')) table = line.slice(1);
+    else if (table === 'filter' && line.startsWith(':DOCKER-USER ')) dockerUser = true;
     else if (line.startsWith(':BATON-')) {
       const set = chains.get(table) ?? new Set<string>();
       set.add(line.slice(1).split(' ')[0]);
@@ -367,5 +384,5 @@ export function parseSave(text: string): {
       if (!chain.startsWith('BATON-')) jumps.add(`${table} ${chain} ${rule.join(' ')}`);
     }
   }
-  return { chains, jumps };
+  return { chains, jumps, dockerUser };
 }

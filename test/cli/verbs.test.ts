@@ -3,10 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Master, startMaster } from '../../src/master/master';
+import { Master } from '../../src/master/master';
 import { BATON_BIN } from '../support/master-cluster';
-import { runBaton } from '../support/cli';
-import { freePort } from '../support/raft-kv/processes';
+import { runBaton, soloMaster } from '../support/cli';
 
 const deployment = (name: string, app: string) => `apiVersion: apps/v1
 kind: Deployment
@@ -34,15 +33,7 @@ describe('cli: kubectl-like verbs against a master', function () {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
-    address = `127.0.0.1:${await freePort()}`;
-    m = await startMaster({
-      id: 1,
-      listen: address,
-      peers: { 1: address },
-      dataDir: join(dir, 'm1'),
-      bootstrap: true,
-    });
-    while (!m.node.isLeader()) await new Promise((r) => setTimeout(r, 20));
+    ({ master: m, address } = await soloMaster(dir));
     writeFileSync(
       join(dir, 'apps.yaml'),
       `${deployment('web', 'web')}---\n${deployment('api', 'api')}`,

@@ -168,6 +168,21 @@ describe('iptables sync scripts', () => {
       for (const c of r.chains.keys()) assert.ok(text.includes(`:${c} - [0:0]`));
   });
 
+  it("where Docker's DOCKER-USER chain exists, pod traffic is accepted from it (ahead of Docker's network isolation)", () => {
+    const rules = many(1).map((e) => entryRules(e, CIDR));
+    const save = (extra: string[]) =>
+      parseSave(['*filter', ':FORWARD DROP [0:0]', ...extra, 'COMMIT'].join('\n'));
+    const withDocker = fullScript(rules, CIDR, save([':DOCKER-USER - [0:0]'])).text();
+    assert.match(withDocker, /^-I DOCKER-USER 1 .*-j BATON-FORWARD$/m);
+    const without = fullScript(rules, CIDR, save([])).text();
+    assert.doesNotMatch(without, /DOCKER-USER/);
+    // Already there: kept, not added again; and cleanup removes it.
+    const jump = `-A DOCKER-USER -m comment --comment "baton forwarding" -j BATON-FORWARD`;
+    const there = save([':DOCKER-USER - [0:0]', jump]);
+    assert.doesNotMatch(fullScript(rules, CIDR, there).text(), /DOCKER-USER/);
+    assert.match(cleanupScript(there).text(), /^-D DOCKER-USER .*-j BATON-FORWARD$/m);
+  });
+
   it('an endpoint change rewrites that service chain only: the size does not grow with the services', () => {
     const sizes = [10, 1000].map((n) => {
       const before = many(n);

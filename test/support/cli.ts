@@ -1,5 +1,22 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Master, startMaster } from '../../src/master/master';
 import { BATON_BIN } from './master-cluster';
+import { freePort } from './raft-kv/processes';
+
+/** One master, leader of itself, in this process: what CLI tests talk to. */
+export async function soloMaster(dir: string): Promise<{ master: Master; address: string }> {
+  const address = `127.0.0.1:${await freePort()}`;
+  const master = await startMaster({
+    id: 1,
+    listen: address,
+    peers: { 1: address },
+    dataDir: join(dir, 'm1'),
+    bootstrap: true,
+  });
+  while (!master.node.isLeader()) await new Promise((r) => setTimeout(r, 20));
+  return { master, address };
+}
 
 export interface CliResult {
   code: number;
@@ -67,4 +84,66 @@ export function startBaton(
     ),
   );
   return { child, stdout: () => out, stderr: () => errText, done };
+}
+
+/**
+ * A cluster made by the real `baton up` in a directory of its own, and the
+ * CLI pointed at it through the client config `up` writes there (no
+ * BATON_SERVER): what a new user gets.
+ */
+export class UpCluster {
+  readonly config: string;
+  readonly clusterDir: string;
+
+  constructor(readonly dir: string) {
+    this.config = `${dir}/config`;
+    this.clusterDir = `${dir}/cluster`;
+  }
+
+  /** The environment every CLI call of this cluster runs with. */
+  env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BATON_')) env[k] = v;
+    return { ...env, BATON_CONFIG: this.config, BATON_CLUSTER_DIR: this.clusterDir };
+  }
+
+  baton(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return new Promise((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [BATON_BIN, ...args],
+        { env: this.env(), timeout: opts.timeoutMs ?? 180_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code ?? 1) || 1 : 0, stdout, stderr }),
+      );
+      if (opts.input !== undefined) child.stdin!.end(opts.input);
+    });
+  }
+
+  /** Runs `args` and fails the test, with its output, unless it exits 0. */
+  async ok(args: string[], opts: { input?: string } = {}): Promise<string> {
+    const r = await this.baton(args, opts);
+    if (r.code !== 0)
+      throw new Error(
+        `baton ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+      );
+    return r.stdout;
+  }
+
+  /** A shell command line running the CLI with this cluster's environment (for tmux). */
+  commandLine(args: string[]): string {
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    return [
+      `BATON_CONFIG=${q(this.config)}`,
+      `BATON_CLUSTER_DIR=${q(this.clusterDir)}`,
+      q(process.execPath),
+      q(BATON_BIN),
+      ...args.map(q),
+    ].join(' ');
+  }
+
+  /** Stops everything `up` started and deletes the directory (best effort). */
+  async destroy(): Promise<void> {
+    await this.baton(['down', '--purge']);
+  }
 }

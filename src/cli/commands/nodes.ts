@@ -9,6 +9,7 @@ import { status } from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { ApiObject } from '../../api/types';
 import { BatonClient, ClientError } from '../../client/cluster-client';
+import { mutate } from '../mutate';
 import { err, out, ReportedError, withClient } from './objects';
 
 async function setUnschedulable(
@@ -16,20 +17,14 @@ async function setUnschedulable(
   name: string,
   value: boolean,
 ): Promise<boolean> {
-  // Read, change, write with the resourceVersion read: a concurrent change makes us retry.
-  for (let attempt = 0; ; attempt++) {
-    const node = JSON.parse((await client.get('Node', '', name)).objectJson) as ApiObject;
+  const { changed } = await mutate(client, 'Node', '', name, (node) => {
     const spec = { ...((node.spec as Record<string, unknown>) ?? {}) };
-    if (Boolean(spec.unschedulable) === value) return false;
+    if (Boolean(spec.unschedulable) === value) return undefined;
     if (value) spec.unschedulable = true;
     else delete spec.unschedulable;
-    try {
-      await client.update(JSON.stringify({ ...node, spec }));
-      return true;
-    } catch (e) {
-      if (!(e instanceof ClientError) || e.code !== status.ABORTED || attempt >= 5) throw e;
-    }
-  }
+    return { ...node, spec };
+  });
+  return changed;
 }
 
 function cordonCommand(name: string, value: boolean, verb: string): Command {

@@ -13,6 +13,7 @@ import {
   printObjects,
   renderTable,
   resourceName,
+  WatchTable,
 } from '../printers';
 
 /** A failure already reported to the user: the command ends with `exitCode` (1 unless said otherwise). */
@@ -39,7 +40,8 @@ function globals(cmd: Command): GlobalFlags {
   return cmd.optsWithGlobals() as GlobalFlags;
 }
 
-function errorLine(e: unknown): string {
+/** The one line a failure is reported with. */
+export function errorLine(e: unknown): string {
   if (e instanceof ClientError)
     return e.message.startsWith('no master answered')
       ? `error: ${e.message}`
@@ -113,6 +115,43 @@ interface GetOpts {
   fieldSelector?: string;
   allNamespaces?: boolean;
   watch?: boolean;
+  sortBy?: string;
+  showLabels?: boolean;
+}
+
+/**
+ * The value at a kubectl-style field path: `.metadata.name`,
+ * `{.status.containerStatuses[0].restartCount}`.
+ */
+export function fieldValue(o: unknown, path: string): unknown {
+  const p = path
+    .trim()
+    .replace(/^\{(.*)\}$/, '$1')
+    .replace(/^\./, '');
+  if (p === '') return o;
+  let v: unknown = o;
+  for (const part of p.split('.')) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m) throw new Error(`--sort-by: "${path}" is not a field path like .metadata.name`);
+    if (m[1]) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[m[1]] : undefined;
+    for (const idx of m[2].match(/\d+/g) ?? [])
+      v = Array.isArray(v) ? (v[Number(idx)] as unknown) : undefined;
+  }
+  return v;
+}
+
+/** Sorts by a field path as kubectl does: numbers by value, the rest as text, missing first. */
+export function sortObjects(objs: ApiObject[], path: string): ApiObject[] {
+  const key = (o: ApiObject) => fieldValue(o, path);
+  return [...objs].sort((a, b) => {
+    const x = key(a);
+    const y = key(b);
+    if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? -1 : 1;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    const sx = typeof x === 'object' ? JSON.stringify(x) : String(x as string);
+    const sy = typeof y === 'object' ? JSON.stringify(y) : String(y as string);
+    return sx < sy ? -1 : sx > sy ? 1 : 0;
+  });
 }
 
 export function getCommand(): Command {
@@ -125,7 +164,10 @@ export function getCommand(): Command {
     .option('--field-selector <selector>', 'field selector, e.g. spec.nodeName=node-1')
     .option('-A, --all-namespaces', 'list across all namespaces')
     .option('-w, --watch', 'after listing, print changes as they happen')
+    .option('--sort-by <path>', 'sort the listing by a field path, e.g. .metadata.name')
+    .option('--show-labels', 'add a LABELS column')
     .action(async (kindName: string, names: string[], opts: GetOpts, cmd: Command) => {
+      if (opts.sortBy) fieldValue({}, opts.sortBy); // a malformed path fails before any call
       const k = kindArg(kindName);
       const format: OutputFormat = parseOutputFormat(opts.output);
       await withClient(cmd, async (client, ns) => {
@@ -135,7 +177,10 @@ export function getCommand(): Command {
           allNamespaces: opts.allNamespaces,
           color: process.stdout.isTTY,
           kind: k.kind,
+          showLabels: opts.showLabels,
         };
+        const tabular = format === 'table' || format === 'wide';
+        const watchTable = new WatchTable(k.kind, format === 'wide', printOpts);
         let objs: ApiObject[];
         let revision: number;
         if (names.length > 0) {
@@ -152,7 +197,12 @@ export function getCommand(): Command {
               err(errorLine(e));
             }
           }
-          if (objs.length > 0) out(printObjects(objs, format, printOpts));
+          if (objs.length > 0)
+            out(
+              tabular && opts.watch
+                ? watchTable.listed(objs)
+                : printObjects(objs, format, printOpts),
+            );
           if (missing > 0 && !opts.watch) throw new ReportedError();
         } else {
           const r = await client.list({
@@ -162,10 +212,16 @@ export function getCommand(): Command {
             fieldSelector: opts.fieldSelector ?? '',
           });
           objs = r.itemsJson.map((j) => JSON.parse(j) as ApiObject);
+          if (opts.sortBy) objs = sortObjects(objs, opts.sortBy);
           revision = Number(r.revision);
-          if (objs.length === 0 && (format === 'table' || format === 'wide')) {
+          if (objs.length === 0 && tabular) {
             if (!opts.watch) err(noResourcesMessage(namespace || undefined));
-          } else out(printObjects(objs, format, printOpts));
+          } else
+            out(
+              tabular && opts.watch
+                ? watchTable.listed(objs)
+                : printObjects(objs, format, printOpts),
+            );
         }
         if (!opts.watch) return;
         const ac = new AbortController();
@@ -183,11 +239,7 @@ export function getCommand(): Command {
           if (ev.type === EventType.BOOKMARK) continue;
           const o = JSON.parse(ev.objectJson) as ApiObject;
           if (names.length > 0 && !names.includes(o.metadata.name)) continue;
-          const text = printObjects([o], format, printOpts);
-          // A table for one object: drop the header after the first listing.
-          out(
-            format === 'table' || format === 'wide' ? text.split('\n').slice(1).join('\n') : text,
-          );
+          out(tabular ? watchTable.row(o) : printObjects([o], format, printOpts));
         }
       });
     });
@@ -280,13 +332,25 @@ export function deleteCommand(): Command {
         .default('background'),
     )
     .option('--ignore-not-found', 'treat "not found" as success')
+    .option('--wait [bool]', 'wait until the objects are gone (default true; --wait=false)', 'true')
+    .option('--timeout <seconds>', 'how long --wait waits', '120')
     .action(
       async (
         kindName: string | undefined,
         names: string[],
-        opts: { filename?: string[]; selector?: string; cascade: string; ignoreNotFound?: boolean },
+        opts: {
+          filename?: string[];
+          selector?: string;
+          cascade: string;
+          ignoreNotFound?: boolean;
+          wait: string | boolean;
+          timeout: string;
+        },
         cmd: Command,
       ) => {
+        const wait = opts.wait === true || opts.wait === 'true';
+        if (!wait && opts.wait !== 'false')
+          throw new Error(`--wait: expected true or false, got "${String(opts.wait)}"`);
         const propagation =
           opts.cascade === 'orphan'
             ? PropagationPolicy.ORPHAN
@@ -330,20 +394,58 @@ export function deleteCommand(): Command {
             }
           }
           let failed = 0;
+          const deleted: typeof targets = [];
           for (const t of targets) {
             try {
               await client.delete({ ...t, propagation });
               out(`${resourceName({ kind: t.kind, metadata: { name: t.name } })} deleted`);
+              deleted.push(t);
             } catch (e) {
               if (opts.ignoreNotFound && e instanceof ClientError && e.code === 5) continue;
               failed++;
               err(errorLine(e));
             }
           }
+          if (wait) failed += await waitGone(client, deleted, Number(opts.timeout) * 1000);
           if (failed > 0) throw new ReportedError();
         });
       },
     );
+}
+
+/**
+ * Until every target is gone (a pod lingers while its node stops it
+ * gracefully): the number still there at the deadline, each reported.
+ */
+async function waitGone(
+  client: BatonClient,
+  targets: { kind: string; namespace: string; name: string }[],
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let left = targets;
+  while (left.length > 0) {
+    const still = [];
+    for (const t of left) {
+      try {
+        await client.get(t.kind, t.namespace, t.name);
+        still.push(t);
+      } catch (e) {
+        if (!(e instanceof ClientError && e.code === 5)) throw e;
+      }
+    }
+    left = still;
+    if (left.length === 0) break;
+    if (Date.now() >= deadline) {
+      for (const t of left)
+        err(
+          `error: timed out waiting for ${resourceName({ kind: t.kind, metadata: { name: t.name } })} to be deleted`,
+        );
+      return left.length;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return 0;
 }
 
 export function clusterCommand(): Command {

@@ -4,42 +4,28 @@
  * which revisions it was before, and the Deployment size it was last scaled
  * for (proportional scaling reads that back).
  */
-import { ApiObject } from '../../../api/types';
-
-export const REVISION = 'deployment.kubernetes.io/revision';
-/** Earlier revisions of a ReplicaSet brought back by a rollback, comma-separated. */
-export const REVISION_HISTORY = 'deployment.kubernetes.io/revision-history';
-/** `spec.replicas` of the Deployment when it last scaled this ReplicaSet. */
-export const DESIRED_REPLICAS = 'deployment.kubernetes.io/desired-replicas';
-/** `spec.replicas + maxSurge` of the Deployment when it last scaled this ReplicaSet. */
-export const MAX_REPLICAS = 'deployment.kubernetes.io/max-replicas';
-/** What `rollout history` shows as CHANGE-CAUSE; copied from the Deployment. */
-export const CHANGE_CAUSE = 'kubernetes.io/change-cause';
-
-/** Deployment annotations that are not copied to its ReplicaSets (Kubernetes' annotationsToSkip). */
-const NOT_COPIED = new Set([
-  'kubectl.kubernetes.io/last-applied-configuration',
-  REVISION,
-  REVISION_HISTORY,
+import {
+  DEPLOYMENT_OWN_ANNOTATIONS,
   DESIRED_REPLICAS,
   MAX_REPLICAS,
-  'deprecated.deployment.rollback.to',
-]);
+  REVISION,
+  REVISION_HISTORY,
+} from '../../../api/rollout';
+import { ApiObject } from '../../../api/types';
+
+// The names and readers live with the rollout logic the CLI shares.
+export {
+  CHANGE_CAUSE,
+  DESIRED_REPLICAS,
+  intAnnotation,
+  MAX_REPLICAS,
+  REVISION,
+  REVISION_HISTORY,
+  revisionOf,
+} from '../../../api/rollout';
 
 /** Kubernetes caps the revision history annotation at this many characters. */
 const MAX_HISTORY_CHARS = 2000;
-
-/** An annotation holding a non-negative integer, or undefined when absent or not a number. */
-export function intAnnotation(o: ApiObject, key: string): number | undefined {
-  const v = o.metadata.annotations?.[key];
-  if (v === undefined || !/^[0-9]+$/.test(v)) return undefined;
-  return Number(v);
-}
-
-/** The revision of a ReplicaSet (or Deployment); 0 when it has none. */
-export function revisionOf(o: ApiObject): number {
-  return intAnnotation(o, REVISION) ?? 0;
-}
 
 export function replicasAnnotationsNeedUpdate(
   rs: ApiObject,
@@ -75,7 +61,7 @@ export function newReplicaSetAnnotations(
   const a = { ...rs.metadata.annotations };
   let changed = false;
   for (const [k, v] of Object.entries(deployment.metadata.annotations ?? {})) {
-    if (NOT_COPIED.has(k) || a[k] === v) continue;
+    if (DEPLOYMENT_OWN_ANNOTATIONS.has(k) || a[k] === v) continue;
     a[k] = v;
     changed = true;
   }

@@ -4,27 +4,12 @@
  * `pod-template-hash` label on itself, its selector and its pods, so that
  * the ReplicaSets of one Deployment never select each other's pods.
  */
-import type { Deployment, PodTemplateSpec, ReplicaSet } from '../../../api/schema';
+import type { Deployment, ReplicaSet } from '../../../api/schema';
 import { newControllerRef } from '../pods';
-import { stableStringify } from '../../store/stable-json';
+import { POD_TEMPLATE_HASH, sameTemplate, withoutHash } from '../../../api/rollout';
 
-export const POD_TEMPLATE_HASH = 'pod-template-hash';
-
-/** `template` without the pod-template-hash label (an empty label map dropped). */
-export function withoutHash(template: PodTemplateSpec): PodTemplateSpec {
-  const t = structuredClone(template);
-  const labels = t.metadata?.labels;
-  if (labels && POD_TEMPLATE_HASH in labels) {
-    delete labels[POD_TEMPLATE_HASH];
-    if (Object.keys(labels).length === 0) delete t.metadata!.labels;
-  }
-  return t;
-}
-
-/** Equal apart from the pod-template-hash label (Kubernetes' EqualIgnoreHash). */
-export function sameTemplate(a: PodTemplateSpec, b: PodTemplateSpec): boolean {
-  return stableStringify(withoutHash(a)) === stableStringify(withoutHash(b));
-}
+// One implementation, shared with the CLI's rollout verbs.
+export { POD_TEMPLATE_HASH, sameTemplate, withoutHash };
 
 const created = (rs: ReplicaSet) => Date.parse(rs.metadata.creationTimestamp ?? '') || 0;
 
