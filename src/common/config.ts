@@ -130,3 +130,16 @@ export function loadConfig<S extends z.ZodObject>(
   }
   return { value: parsed.data, sources: sources as LoadedConfig<z.infer<S>>['sources'] };
 }
+
+/**
+ * A daemon's `--config FILE`. `baton` also has a global `--config` (the
+ * CLI's client config), and commander hands the flag to it wherever it is
+ * written; for `baton master` and `baton node` it means the daemon's
+ * settings file.
+ */
+export function daemonConfigFile(
+  flags: Record<string, string | undefined>,
+  cmd: { parent?: { opts(): Record<string, unknown> } | null },
+): string | undefined {
+  return flags.config ?? (cmd.parent?.opts().config as string | undefined);
+}

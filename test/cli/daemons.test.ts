@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,15 @@ describe('daemons that cannot start say why and exit', function () {
       r.stderr,
       new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
     );
+  });
+
+  it('a master reads its settings from --config FILE (not the CLI client config)', async () => {
+    const file = join(dir, 'master.yaml');
+    // The same taken address, from the file: the error proves the file was read.
+    writeFileSync(file, `id: 1\nlisten: 127.0.0.1:${port}\ndataDir: ${join(dir, 'm2')}\n`);
+    const r = await baton(['master', '--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
   });
 
   it('a master given a cluster CIDR with host bits set', async () => {

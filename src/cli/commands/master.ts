@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import { ConfigError, list, loadConfig, num } from '../../common/config';
+import { ConfigError, daemonConfigFile, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
 
 /** The masters' code, loaded when this command runs: every `baton` command (the node daemon too) reads this file. */
@@ -113,8 +113,11 @@ export function masterCommand(): Command {
       '--service-node-port-range <min-max>',
       'NodePorts come from this range (default 30000-32767)',
     )
-    .action(async (flags: Record<string, string | undefined>) => {
-      const { value: cfg } = loadConfig(masterConfigSchema, { flags, file: flags.config });
+    .action(async (flags: Record<string, string | undefined>, cmd: Command) => {
+      const { value: cfg } = loadConfig(masterConfigSchema, {
+        flags,
+        file: daemonConfigFile(flags, cmd),
+      });
       const peers = parsePeerList(cfg.peers);
       const { CidrBlocks, DEFAULT_SERVICE_NETWORK, parsePortRange, ServiceAllocator, startMaster } =
         masterModules();

@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { bool, ConfigError, list, loadConfig, num } from '../../common/config';
+import { bool, ConfigError, daemonConfigFile, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
 import { INFRA, type Runtime } from '../../node/runtime';
 import type { Logger } from 'pino';
@@ -125,8 +125,11 @@ export function nodeCommand(): Command {
       '--remove-pods-on-exit',
       "stop and remove this node's pods when the daemon stops (baton up; by default pods outlive the daemon)",
     )
-    .action(async (flags: Record<string, string | undefined>) => {
-      const { value: cfg } = loadConfig(nodeConfigSchema, { flags, file: flags.config });
+    .action(async (flags: Record<string, string | undefined>, cmd: Command) => {
+      const { value: cfg } = loadConfig(nodeConfigSchema, {
+        flags,
+        file: daemonConfigFile(flags, cmd),
+      });
       const { hostAddress, NodeAgent, NodeProxy, DockerRuntime, ExecRuntime, startNodeServer } =
         nodeModules();
       const labels = parseLabels(cfg.labels);
