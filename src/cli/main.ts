@@ -12,7 +12,6 @@ import {
   deleteCommand,
   describeCommand,
   getCommand,
-  ReportedError,
 } from './commands/objects';
 import { cordon, drain, uncordon } from './commands/nodes';
 import { rolloutCommand } from './commands/rollout';
@@ -25,7 +24,7 @@ import { createCommand } from './commands/create';
 import { editCommand } from './commands/edit';
 import { annotateCommand, labelCommand } from './commands/metadata';
 import { completeCommand, completionCommand } from './commands/completion';
-import { CliError } from './resource-args';
+import { CliError, errorLine, ReportedError } from './output';
 
 /**
  * Builds the `baton` command tree. Subcommands register themselves here as
@@ -68,10 +67,11 @@ export function buildProgram(): Command {
     masterCommand(),
     nodeCommand(),
     completionCommand(),
-    completeCommand(() => buildProgram()),
   ]) {
     program.addCommand(c.exitOverride());
   }
+  // What the completion scripts call; not for people.
+  program.addCommand(completeCommand(() => buildProgram()).exitOverride(), { hidden: true });
   return program;
 }
 
@@ -91,19 +91,14 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     if (err instanceof ReportedError) return err.exitCode;
-    if (err instanceof ClientError) {
-      // Unreachable masters are not an answer "from the server".
-      const unreachable = err.message.startsWith('no master answered');
-      process.stderr.write(`${unreachable ? 'error' : 'Error from server'}: ${err.message}\n`);
-      return 1;
-    }
     if (
+      err instanceof ClientError ||
       err instanceof ConfigError ||
       err instanceof ManifestError ||
       err instanceof LocalClusterError ||
       err instanceof CliError
     ) {
-      process.stderr.write(`error: ${err.message}\n`);
+      process.stderr.write(`${errorLine(err)}\n`);
       return 1;
     }
     throw err;

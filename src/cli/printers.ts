@@ -209,18 +209,19 @@ export class WatchTable {
     private readonly opts: PrintOptions,
   ) {}
 
-  /** Marks the header as printed (by the initial listing), with that listing's widths. */
+  /** The initial listing: header and rows; the widths it took are kept. */
   listed(objs: ApiObject[]): string {
-    const { headers, rows } = tableCells(this.kind, objs, this.wide, this.opts, false);
-    const r = layoutWithWidths(headers, rows, this.paint(), this.widths);
-    this.widths = r.widths;
-    this.headerShown = true;
-    return r.text;
+    return this.render(objs, true);
   }
 
+  /** One change: its row, with the header first if none was printed yet. */
   row(o: ApiObject): string {
-    const { headers, rows } = tableCells(this.kind, [o], this.wide, this.opts, false);
-    const r = layoutWithWidths(headers, rows, this.paint(), this.widths, !this.headerShown);
+    return this.render([o], !this.headerShown);
+  }
+
+  private render(objs: ApiObject[], withHeader: boolean): string {
+    const { headers, rows } = tableCells(this.kind, objs, this.wide, this.opts, false);
+    const r = layoutWithWidths(headers, rows, this.paint(), this.widths, withHeader);
     this.widths = r.widths;
     this.headerShown = true;
     return r.text;

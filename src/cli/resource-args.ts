@@ -5,26 +5,12 @@
  * kubectl's error reporting: one line per failed object, the others still
  * done, exit 1 at the end.
  */
-import { KindInfo, resolveKind } from '../api/types';
-import { err, errorLine, ReportedError } from './commands/objects';
+import { KindInfo } from '../api/types';
+import { CliError, err, errorLine, kindOf, ReportedError } from './output';
 
 export interface ResourceRef {
   kind: KindInfo;
   name: string;
-}
-
-/** A mistake in how the command was called or what it was asked to do: reported as `error: <message>`. */
-export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
-
-function kindOf(type: string): KindInfo {
-  const k = resolveKind(type);
-  if (!k) throw new CliError(`the server doesn't have a resource type "${type}"`);
-  return k;
 }
 
 /** Parses `deploy/web rs/x` or `deployment web api`. Throws CliError. */
@@ -65,8 +51,6 @@ export function groupKind(k: KindInfo): string {
   const group = k.apiVersion.includes('/') ? `.${k.apiVersion.split('/')[0]}` : '';
   return `${k.kind}${group}`;
 }
-
-export { errorLine };
 
 /** Reports `e` (a CliError) and ends the command with exit code 1; anything else is rethrown. */
 export function usageFailure(e: unknown): never {

@@ -161,7 +161,7 @@ export class DockerRuntime implements Runtime {
   }
 
   /** Removes this node's network (when the node goes away for good); quiet when absent. */
-  async removeNetwork(): Promise<void> {
+  async removeNodeResources(): Promise<void> {
     const name = `baton-${this.nodeName}`.slice(0, 60);
     try {
       await this.docker.getNetwork(name).remove();

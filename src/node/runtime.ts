@@ -180,6 +180,8 @@ export interface Runtime {
    * that cannot measure answers `baton top` with UNIMPLEMENTED.
    */
   stats?(podUids?: string[]): Promise<ContainerUsageSample[]>;
+  /** Removes what the runtime made for the node itself (Docker: its pod network), once its pods are gone. */
+  removeNodeResources?(): Promise<void>;
 }
 
 /** Runs `command` in a container and collects its exit code and (truncated) output, giving up after `timeoutMs`. */

@@ -3,7 +3,7 @@
  * names: the real `baton` binary against a real master (in this process).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Master } from '../../src/master/master';
@@ -122,7 +122,6 @@ describe('cli: create, edit, label, annotate, delete --wait', function () {
     const r = await baton(['edit', 'deploy', 'web'], { EDITOR: bad });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /edit not saved; the last attempt is kept in /);
-    const { readFileSync } = await import('node:fs');
     assert.match(readFileSync(log, 'utf8'), /^# .*spec\.replicas/m);
     assert.match((await baton(['get', 'deploy', 'web', '-o', 'yaml'])).stdout, /replicas: 5/);
   });

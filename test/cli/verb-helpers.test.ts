@@ -12,7 +12,7 @@ import { formatLogLine } from '../../src/cli/commands/up';
 import { clientConfigFor, LocalCluster, writeClientConfig } from '../../src/cli/local-cluster';
 import { buildProgram } from '../../src/cli/main';
 import { WatchTable } from '../../src/cli/printers';
-import { CliError } from '../../src/cli/resource-args';
+import { CliError } from '../../src/cli/output';
 
 const pod = (name: string, extra: Record<string, unknown> = {}): ApiObject =>
   ({

@@ -6,6 +6,7 @@
  * programs the host's iptables); pending otherwise.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -253,7 +254,6 @@ describe('walkthrough: baton up, deploy, scale, roll out, roll back, lose a mast
     assert.equal(st.code, 1);
     assert.doesNotMatch(st.stdout, /\srunning\s/);
     // Pods went with their nodes.
-    const { execFileSync } = await import('node:child_process');
     const left = execFileSync(
       'docker',
       ['ps', '-q', '--filter', 'label=baton.node=node-1', '--filter', 'label=baton.node=node-2'],

@@ -8,8 +8,7 @@
 import { Command, Option } from 'commander';
 import { ApiObject, KINDS, resolveKind } from '../../api/types';
 import { connect, GlobalFlags } from '../client-config';
-import { CliError } from '../resource-args';
-import { out } from './objects';
+import { CliError, out } from '../output';
 
 const BASH = `# baton completion for bash: source <(baton completion bash)
 _baton() {
@@ -67,7 +66,6 @@ export function completeCommand(program: () => Command): Command {
     .action(async (words: string[]) => {
       for (const w of await candidates(program(), words)) out(w);
     });
-  (c as unknown as { _hidden: boolean })._hidden = true;
   return c;
 }
 

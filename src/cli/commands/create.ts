@@ -11,8 +11,7 @@ import { basename, join } from 'node:path';
 import { ApiObject } from '../../api/types';
 import { loadManifests } from '../manifests';
 import { OutputFormat, parseOutputFormat, printObjects, resourceName } from '../printers';
-import { CliError, errorLine } from '../resource-args';
-import { err, out, ReportedError, withClient } from './objects';
+import { CliError, err, errorLine, out, ReportedError, withClient } from '../output';
 
 type DryRun = 'none' | 'client' | 'server';
 
@@ -335,7 +334,7 @@ function serviceGenerator(): Command {
             const [port, target] = p.split(':');
             const n = portNumber(port, '--tcp');
             return {
-              name: opts.tcp.length > 1 ? `${n}-${target ?? n}` : undefined,
+              ...(opts.tcp.length > 1 ? { name: `${n}-${target ?? n}` } : {}),
               port: n,
               targetPort: target !== undefined ? portNumber(target, '--tcp') : n,
               protocol: 'TCP',
@@ -350,7 +349,7 @@ function serviceGenerator(): Command {
               spec: {
                 type: type === 'clusterip' ? 'ClusterIP' : 'NodePort',
                 selector: { app: name },
-                ports: ports.map((p) => JSON.parse(JSON.stringify(p)) as typeof p),
+                ports,
               },
             },
           ]);

@@ -14,8 +14,8 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { ApiObject } from '../../api/types';
 import { ClientError } from '../../client/cluster-client';
 import { resourceName } from '../printers';
-import { CliError, errorLine, parseResourceArgs } from '../resource-args';
-import { out, withClient } from './objects';
+import { parseResourceArgs } from '../resource-args';
+import { CliError, errorLine, out, withClient } from '../output';
 
 const HEADER = `# Please edit the object below. Lines beginning with a '#' will be ignored,
 # and an empty file will abort the edit. If an error occurs while saving this file will be

@@ -6,7 +6,7 @@
 import { status } from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { ClientError } from '../../client/cluster-client';
-import { err, ReportedError, withClient } from './objects';
+import { err, ReportedError, withClient } from '../output';
 
 interface ExecOpts {
   container?: string;

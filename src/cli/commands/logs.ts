@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { once } from 'node:events';
-import { withClient } from './objects';
+import { withClient } from '../output';
 
 interface LogsOpts {
   container?: string;

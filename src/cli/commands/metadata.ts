@@ -5,13 +5,13 @@
  * chosen with `-l SELECTOR` / `--all`.
  */
 import { Command } from 'commander';
-import { ApiObject, KindInfo, resolveKind } from '../../api/types';
+import { ApiObject, KindInfo } from '../../api/types';
 import { labelKeyError, labelValueError } from '../../api/label-syntax';
 import { BatonClient } from '../../client/cluster-client';
 import { mutate } from '../mutate';
 import { resourceName } from '../printers';
-import { CliError, errorLine, parseResourceArgs } from '../resource-args';
-import { err, out, ReportedError, withClient } from './objects';
+import { parseResourceArgs } from '../resource-args';
+import { CliError, err, errorLine, kindOf, out, ReportedError, withClient } from '../output';
 
 export interface MetadataChange {
   set: Record<string, string>;
@@ -143,8 +143,7 @@ async function targetsOf(
   if (opts.selector !== undefined || opts.all) {
     if (resources.length !== 1)
       throw new CliError('with --selector or --all, give exactly one resource type');
-    const kind = resolveKind(resources[0]);
-    if (!kind) throw new CliError(`the server doesn't have a resource type "${resources[0]}"`);
+    const kind = kindOf(resources[0]);
     const r = await client.list({
       kind: kind.kind,
       namespace: kind.namespaced ? ns : '',

@@ -219,8 +219,7 @@ async function removeAll(runtime: Runtime, log: Logger): Promise<void> {
       ),
     );
   log.info({ containers: all.length }, 'removed the pods of this node');
-  const withNetwork = runtime as Partial<{ removeNetwork(): Promise<void> }>;
-  await withNetwork
-    .removeNetwork?.()
+  await runtime
+    .removeNodeResources?.()
     .catch((err: Error) => log.warn({ err: err.message }, 'pod network not removed'));
 }

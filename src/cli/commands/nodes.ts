@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { ApiObject } from '../../api/types';
 import { BatonClient, ClientError } from '../../client/cluster-client';
 import { mutate } from '../mutate';
-import { err, out, ReportedError, withClient } from './objects';
+import { err, out, ReportedError, withClient } from '../output';
 
 async function setUnschedulable(
   client: BatonClient,

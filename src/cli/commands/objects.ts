@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
-import { ApiObject, KindInfo, resolveKind } from '../../api/types';
+import { ApiObject, resolveKind } from '../../api/types';
 import { BatonClient, ClientError } from '../../client/cluster-client';
 import { EventType, PropagationPolicy } from '../../gen/api';
-import { connect, GlobalFlags } from '../client-config';
+import { GlobalFlags } from '../client-config';
+import { err, errorLine, kindOf, out, ReportedError, withClient } from '../output';
 import { loadManifests, ManifestDoc } from '../manifests';
 import {
   formatAge,
@@ -15,51 +16,6 @@ import {
   resourceName,
   WatchTable,
 } from '../printers';
-
-/** A failure already reported to the user: the command ends with `exitCode` (1 unless said otherwise). */
-export class ReportedError extends Error {
-  constructor(
-    message = 'failed',
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'ReportedError';
-  }
-}
-
-export const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
-export const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
-
-function kindArg(name: string): KindInfo {
-  const k = resolveKind(name);
-  if (!k) throw new ClientError(3, `the server doesn't have a resource type "${name}"`);
-  return k;
-}
-
-function globals(cmd: Command): GlobalFlags {
-  return cmd.optsWithGlobals() as GlobalFlags;
-}
-
-/** The one line a failure is reported with. */
-export function errorLine(e: unknown): string {
-  if (e instanceof ClientError)
-    return e.message.startsWith('no master answered')
-      ? `error: ${e.message}`
-      : `Error from server: ${e.message}`;
-  return `error: ${(e as Error).message}`;
-}
-
-export async function withClient<T>(
-  cmd: Command,
-  fn: (c: BatonClient, ns: string) => Promise<T>,
-): Promise<T> {
-  const { client, namespace } = connect(globals(cmd));
-  try {
-    return await fn(client, namespace);
-  } finally {
-    client.close();
-  }
-}
 
 function placeInNamespace(doc: ManifestDoc, ns: string, explicit: boolean): ApiObject {
   const o = doc.object as ApiObject;
@@ -84,7 +40,7 @@ export function applyCommand(): Command {
     .action(
       async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean }, cmd: Command) => {
         const docs = await loadManifests(opts.filename, { recursive: opts.recursive });
-        const g = globals(cmd);
+        const g = cmd.optsWithGlobals() as GlobalFlags;
         let failed = 0;
         await withClient(cmd, async (client, ns) => {
           for (const doc of docs) {
@@ -168,7 +124,7 @@ export function getCommand(): Command {
     .option('--show-labels', 'add a LABELS column')
     .action(async (kindName: string, names: string[], opts: GetOpts, cmd: Command) => {
       if (opts.sortBy) fieldValue({}, opts.sortBy); // a malformed path fails before any call
-      const k = kindArg(kindName);
+      const k = kindOf(kindName);
       const format: OutputFormat = parseOutputFormat(opts.output);
       await withClient(cmd, async (client, ns) => {
         const namespace = k.namespaced && !opts.allNamespaces ? ns : '';
@@ -251,7 +207,7 @@ export function describeCommand(): Command {
     .argument('<kind>')
     .argument('<name>')
     .action(async (kindName: string, name: string, _opts: unknown, cmd: Command) => {
-      const k = kindArg(kindName);
+      const k = kindOf(kindName);
       await withClient(cmd, async (client, ns) => {
         const r = await client.get(k.kind, ns, name);
         const o = JSON.parse(r.objectJson) as ApiObject;
@@ -371,7 +327,7 @@ export function deleteCommand(): Command {
           } else {
             if (!kindName)
               throw new Error('you must specify a kind and names, -l SELECTOR or -f FILE');
-            const k = kindArg(kindName);
+            const k = kindOf(kindName);
             if (opts.selector) {
               const r = await client.list({
                 kind: k.kind,

@@ -23,7 +23,6 @@ import { describeTemplate } from '../describe-template';
 import { mutate } from '../mutate';
 import { resourceName } from '../printers';
 import {
-  CliError,
   forEachResource,
   groupKind,
   parseResourceArgs,
@@ -31,7 +30,7 @@ import {
   resourceString,
   usageFailure,
 } from '../resource-args';
-import { out, ReportedError, withClient } from './objects';
+import { CliError, out, ReportedError, withClient } from '../output';
 
 function refsOf(args: string[]): ResourceRef[] {
   try {

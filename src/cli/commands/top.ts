@@ -7,7 +7,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { NodeMetrics, PodMetrics, TopKind } from '../../gen/api';
 import { noResourcesMessage, renderTable } from '../printers';
-import { err, out, withClient } from './objects';
+import { err, out, withClient } from '../output';
 
 const MI = 1024 * 1024;
 const UNKNOWN = '<unknown>';

@@ -21,7 +21,7 @@ import {
   writeClientConfig,
 } from '../local-cluster';
 import { renderTable } from '../printers';
-import { err, out, ReportedError } from './objects';
+import { err, out, ReportedError } from '../output';
 
 const defaultDir = () => process.env.BATON_CLUSTER_DIR ?? join(homedir(), '.baton', 'cluster');
 

@@ -8,14 +8,13 @@ import { ApiObject } from '../../api/types';
 import { mutate } from '../mutate';
 import { resourceName } from '../printers';
 import {
-  CliError,
   forEachResource,
   parseResourceArgs,
   ResourceRef,
   resourceString,
   usageFailure,
 } from '../resource-args';
-import { out, withClient } from './objects';
+import { CliError, out, withClient } from '../output';
 
 /** Kinds with a `spec.replicas` to scale (kubectl no longer scales Jobs). */
 const SCALABLE = new Set(['Deployment', 'ReplicaSet']);
