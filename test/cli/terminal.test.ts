@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UpCluster } from '../support/cli';
+import { localClusterBusy, UpCluster } from '../support/cli';
 import { TmuxSession, tmuxMissing } from '../support/tmux';
 import { until } from '../support/until';
 
@@ -36,7 +36,7 @@ function columnStarts(header: string): number[] {
 
 describe('cli in a terminal: get -w and rollout status (tmux)', function () {
   this.timeout(180_000);
-  const missing = tmuxMissing();
+  const missing = tmuxMissing() ?? localClusterBusy();
   let dir: string;
   let c: UpCluster;
   const sessions: TmuxSession[] = [];

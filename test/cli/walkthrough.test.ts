@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UpCluster } from '../support/cli';
+import { localClusterBusy, UpCluster } from '../support/cli';
 import { dockerUnavailableReason } from '../support/docker';
 import { until } from '../support/until';
 
@@ -63,7 +63,9 @@ describe('walkthrough: baton up, deploy, scale, roll out, roll back, lose a mast
   before(async function () {
     const why =
       (await dockerUnavailableReason()) ??
-      (process.getuid?.() !== 0 ? 'needs root (the first node programs iptables)' : null);
+      (process.getuid?.() !== 0 ? 'needs root (the first node programs iptables)' : null) ??
+      localClusterBusy() ??
+      null;
     if (why) {
       console.log(`      pending: ${why}`);
       return this.skip();

@@ -1,4 +1,4 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Master, startMaster } from '../../src/master/master';
 import { BATON_BIN } from './master-cluster';
@@ -146,4 +146,17 @@ export class UpCluster {
   async destroy(): Promise<void> {
     await this.baton(['down', '--purge']);
   }
+}
+
+/**
+ * Why a `baton up` suite must not run here now, or undefined: a node daemon
+ * already running on this host (a developer's own `baton up`) programs the
+ * same host's service rules and Docker networks as the suite's would.
+ */
+export function localClusterBusy(): string | undefined {
+  const r = spawnSync('pgrep', ['-f', 'bin/baton(\\.js)? node '], { encoding: 'utf8' });
+  const pids = r.stdout.trim();
+  return pids
+    ? `a Baton node daemon already runs on this host (pid ${pids.split('\n').join(', ')}); "baton down" first`
+    : undefined;
 }
