@@ -550,7 +550,10 @@ export class ExecRuntime implements Runtime {
     }
     if (Number.isNaN(exitCode)) {
       exitCode = KILLED;
-      await fs.promises.writeFile(file, `${KILLED}\n`);
+      // ENOENT: removed meanwhile (two removals of one container race); nothing to record.
+      await fs.promises.writeFile(file, `${KILLED}\n`).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     }
     // The wrapper is gone: like a container whose first process died, whatever
     // it left in its group dies too (else a restart would find its port taken).
