@@ -25,6 +25,9 @@ export interface NodeDaemonOptions {
  * directory and API port on loopback; `stop()` ends it and removes every
  * container and network it made on Docker.
  */
+/** How long a node daemon may take to stop after SIGTERM (it removes its rules and routes). */
+const STOP_MS = 30_000;
+
 export class NodeDaemon {
   log = '';
   proc: ChildProcess;
@@ -101,7 +104,14 @@ export class NodeDaemon {
   }
 
   async stop(): Promise<void> {
-    await stopProcess(this.proc, 'SIGTERM');
+    // A daemon that does not exit on SIGTERM is a bug to see, not a test timeout to wait out.
+    let timer: NodeJS.Timeout | undefined;
+    const hung = await Promise.race([
+      stopProcess(this.proc, 'SIGTERM').then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_MS))),
+    ]);
+    clearTimeout(timer);
+    if (hung) await stopProcess(this.proc, 'SIGKILL');
     for (const x of await this.containers().catch(() => []))
       await this.docker
         .getContainer(x.Id)
@@ -112,5 +122,9 @@ export class NodeDaemon {
       .remove()
       .catch(() => undefined);
     rmSync(this.dataDir, { recursive: true, force: true });
+    if (hung)
+      throw new Error(
+        `node daemon ${this.name} did not exit within ${STOP_MS / 1000}s of SIGTERM; its last output:\n${this.log}`,
+      );
   }
 }
