@@ -13,6 +13,8 @@
  * those that stopped. A pid is trusted only while /proc says it still runs
  * Baton with this directory on its command line (pids are reused).
  */
+import { hasPki, loadPki, TlsIdentity } from '../ca/tls';
+import { clientConfigText } from './client-config';
 import { spawn } from 'node:child_process';
 import {
   closeSync,
@@ -23,6 +25,7 @@ import {
   realpathSync,
   renameSync,
   writeFileSync,
+  chmodSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -75,12 +78,30 @@ export class LocalCluster {
     return join(this.dir, 'logs', `${name}.log`);
   }
 
+  /**
+   * One key file for every master of the cluster (each master's own default
+   * would differ, and a master cannot read what another key sealed).
+   */
+  secretsKeyFile(): string {
+    return join(this.dir, 'masters', 'secrets.key');
+  }
+
+  /** The local admin's credentials (see local-pki.ts); none for a cluster made before TLS. */
+  adminCredentials() {
+    const d = join(this.dir, 'admin');
+    return hasPki(d) ? loadPki(d).channelCredentials(['master']) : undefined;
+  }
+
   read(): ClusterState | undefined {
     const file = join(this.dir, STATE_FILE);
     if (!existsSync(file)) return undefined;
     try {
       const s = JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
       if (s.version !== 1 || !Array.isArray(s.processes)) throw new Error('unknown format');
+      // Planned before Secrets were sealed: the masters share one key from now on.
+      for (const p of s.processes)
+        if (p.role === 'master' && !p.args.includes('--secrets-key-file'))
+          p.args.push('--secrets-key-file', this.secretsKeyFile());
       return s;
     } catch (e) {
       throw new LocalClusterError(
@@ -135,6 +156,8 @@ export class LocalCluster {
         peers,
         '--data-dir',
         join(c.dir, 'masters', `master-${i + 1}`),
+        '--secrets-key-file',
+        c.secretsKeyFile(),
       ],
     }));
     const taken: string[] = [...masterAddrs];
@@ -237,7 +260,7 @@ export async function waitHealthy(
   const nodes = state.processes.filter((p) => p.role === 'node');
   const client = new BatonClient(
     masters.map((m) => m.address),
-    { timeoutMs: 2000 },
+    { timeoutMs: 2000, credentials: cluster.adminCredentials() },
   );
   const deadline = Date.now() + timeoutMs;
   const check = () => {
@@ -301,6 +324,7 @@ export function writeClientConfig(
   file: string,
   masters: string[],
   dir: string,
+  admin?: TlsIdentity,
 ): { replaced: boolean } {
   const marker = `# written by "baton up" for the local cluster in ${dir}`;
   let replaced = false;
@@ -312,7 +336,12 @@ export function writeClientConfig(
     }
   }
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${marker}\nserver: [${masters.join(', ')}]\n`);
+  const tls = admin && { ca: admin.caCertPem, cert: admin.certPem, key: admin.keyPem };
+  // With the admin's key in it, only its owner may read it.
+  writeFileSync(file, clientConfigText({ server: masters, ...tls }, marker.slice(2)), {
+    mode: 0o600,
+  });
+  chmodSync(file, 0o600);
   return { replaced };
 }
 

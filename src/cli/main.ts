@@ -4,15 +4,10 @@ import { ConfigError } from '../common/config';
 import { VERSION } from '../common/version';
 import { execCommand } from './commands/exec';
 import { logsCommand } from './commands/logs';
+import { clusterCommand } from './commands/cluster';
 import { masterCommand } from './commands/master';
 import { nodeCommand } from './commands/node';
-import {
-  applyCommand,
-  clusterCommand,
-  deleteCommand,
-  describeCommand,
-  getCommand,
-} from './commands/objects';
+import { applyCommand, deleteCommand, describeCommand, getCommand } from './commands/objects';
 import { cordon, drain, uncordon } from './commands/nodes';
 import { rolloutCommand } from './commands/rollout';
 import { scaleCommand, setCommand } from './commands/workloads';
@@ -25,6 +20,7 @@ import { editCommand } from './commands/edit';
 import { annotateCommand, labelCommand } from './commands/metadata';
 import { completeCommand, completionCommand } from './commands/completion';
 import { CliError, errorLine, ReportedError } from './output';
+import { loginCommand, tokenCommand } from './commands/token';
 
 /**
  * Builds the `baton` command tree. Subcommands register themselves here as
@@ -64,6 +60,8 @@ export function buildProgram(): Command {
     uncordon(),
     drain(),
     clusterCommand(),
+    tokenCommand(),
+    loginCommand(),
     masterCommand(),
     nodeCommand(),
     completionCommand(),

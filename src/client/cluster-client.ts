@@ -1,9 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { IDEMPOTENCY_KEY } from '../api/idempotency';
+import { TLS_CHANNEL_OPTIONS } from '../ca/tls';
 import {
   ClusterClient,
   ClusterStatusResponse,
   DeleteRequest,
   DeleteResponse,
+  EnrollResponse,
   EventType,
   GetResponse,
   ListRequest,
@@ -28,6 +32,8 @@ export { ClientError };
 export interface ClientOptions {
   /** How long one call may take, over every retry. */
   timeoutMs?: number;
+  /** Mutual TLS (see TlsIdentity.channelCredentials); plaintext when absent. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 type Unary<Req, Res> = (
@@ -73,7 +79,8 @@ export class BatonClient {
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.clients = servers.map(
       (s) =>
-        new ClusterClient(s, grpc.credentials.createInsecure(), {
+        new ClusterClient(s, opts.credentials ?? grpc.credentials.createInsecure(), {
+          ...TLS_CHANNEL_OPTIONS,
           'grpc.max_receive_message_length': -1,
           'grpc.max_send_message_length': -1,
           'grpc.initial_reconnect_backoff_ms': 100,
@@ -86,7 +93,18 @@ export class BatonClient {
     for (const c of this.clients) c.close();
   }
 
-  private async call<Req, Res>(method: keyof ClusterClient & string, req: Req): Promise<Res> {
+  /**
+   * One call, retried on the next master while masters answer UNAVAILABLE
+   * (down, no leader, or the leader changed under the call). A write is
+   * keyed: every attempt carries the same idempotency key, so a retry of a
+   * write whose answer was lost is applied once.
+   */
+  private async call<Req, Res>(
+    method: keyof ClusterClient & string,
+    req: Req,
+    write = false,
+  ): Promise<Res> {
+    const key = write ? randomBytes(16).toString('base64url') : undefined;
     const deadline = Date.now() + this.timeoutMs;
     const tried = new Map<string, string>();
     let anyAnswered = false;
@@ -94,12 +112,14 @@ export class BatonClient {
     for (let attempt = 0; ; attempt++) {
       const i = this.current;
       const client = this.clients[i] as unknown as Record<string, Unary<Req, Res>>;
+      const md = new grpc.Metadata();
+      if (key !== undefined) md.set(IDEMPOTENCY_KEY, key);
       try {
         return await new Promise<Res>((resolve, reject) =>
           client[method].call(
             this.clients[i],
             req,
-            new grpc.Metadata(),
+            md,
             { deadline: Math.min(deadline, Date.now() + Math.max(2000, this.timeoutMs / 2)) },
             (err, res) => (err ? reject(err) : resolve(res)),
           ),
@@ -234,11 +254,11 @@ export class BatonClient {
   }
 
   apply(objectJson: string, dryRun = false): Promise<WriteResponse> {
-    return this.call('apply', { objectJson, dryRun });
+    return this.call('apply', { objectJson, dryRun }, true);
   }
 
   create(objectJson: string, dryRun = false): Promise<WriteResponse> {
-    return this.call('create', { objectJson, dryRun });
+    return this.call('create', { objectJson, dryRun }, true);
   }
 
   update(
@@ -246,18 +266,22 @@ export class BatonClient {
     subresource: '' | 'status' = '',
     dryRun = false,
   ): Promise<WriteResponse> {
-    return this.call('update', { objectJson, subresource, dryRun });
+    return this.call('update', { objectJson, subresource, dryRun }, true);
   }
 
   delete(req: Partial<DeleteRequest> & { kind: string; name: string }): Promise<DeleteResponse> {
-    return this.call('delete', {
-      namespace: '',
-      uid: '',
-      resourceVersion: '',
-      propagation: PropagationPolicy.BACKGROUND,
-      dryRun: false,
-      ...req,
-    });
+    return this.call(
+      'delete',
+      {
+        namespace: '',
+        uid: '',
+        resourceVersion: '',
+        propagation: PropagationPolicy.BACKGROUND,
+        dryRun: false,
+        ...req,
+      },
+      true,
+    );
   }
 
   get(kind: string, namespace: string, name: string, local = false): Promise<GetResponse> {
@@ -278,7 +302,17 @@ export class BatonClient {
     return this.call('status', {});
   }
 
+  /** Removes a master from the cluster (the leader hands leadership over first); answers with the new status. */
+  removeMember(id: number): Promise<ClusterStatusResponse> {
+    return this.call('removeMember', { id });
+  }
+
   /** CPU and memory in use (`baton top`), as the nodes measure it; nodes that do not answer come back unavailable. */
+  /** A fresh certificate for the caller's own identity and this public key. */
+  renewCertificate(publicKeyPem: string): Promise<EnrollResponse> {
+    return this.call('renewCertificate', { publicKeyPem });
+  }
+
   top(req: Partial<TopRequest> & Pick<TopRequest, 'kind'>): Promise<TopResponse> {
     return this.call('top', { namespace: '', labelSelector: '', name: '', ...req });
   }

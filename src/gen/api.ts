@@ -64,6 +64,11 @@ export interface VersionRequest {}
 export interface VersionResponse {
   version: string;
   nodeName: string;
+  /**
+   * What this master can apply from the Raft log beyond the first release
+   * ("keyed-writes"): a feature is turned on only once every member has it.
+   */
+  features: string[];
 }
 
 export interface ApplyRequest {
@@ -199,6 +204,49 @@ export interface JoinRequest {
   address: string;
 }
 
+/**
+ * Security bootstrap (no client certificate needed): the cluster CA, so a
+ * newcomer can check it against the digest in its join token.
+ */
+export interface GetCaRequest {}
+
+export interface GetCaResponse {
+  caCertPem: string;
+}
+
+/**
+ * A newcomer trades a join token for a certificate. The role (master, node,
+ * admin, readonly) comes from the token, never from the request.
+ */
+export interface EnrollRequest {
+  token: string;
+  /** Node name, master id ("master-2") or user name: the certificate's CN. */
+  name: string;
+  /** PEM SPKI of the key pair the newcomer made; the private key never leaves it. */
+  publicKeyPem: string;
+  /** The roles the newcomer can use (comma-separated): a token of another role is refused unspent. */
+  expectedRole: string;
+}
+
+export interface EnrollResponse {
+  certPem: string;
+  caCertPem: string;
+  role: string;
+  /** Masters only: what every master holds to sign certificates and open Secrets. */
+  caKeyPem: string;
+  secretsKey: Buffer;
+}
+
+/** A holder of a valid certificate gets a fresh one for the same identity. */
+export interface RenewCertificateRequest {
+  publicKeyPem: string;
+}
+
+export interface RemoveMemberRequest {
+  /** The Raft id of the master to remove (a voter or a learner). */
+  id: number;
+}
+
 /** `baton logs`: the output of a pod's container, streamed from its node. */
 export interface PodLogsRequest {
   namespace: string;
@@ -332,7 +380,7 @@ export const VersionRequest = {
 };
 
 function createBaseVersionResponse(): VersionResponse {
-  return { version: '', nodeName: '' };
+  return { version: '', nodeName: '', features: [] };
 }
 
 export const VersionResponse = {
@@ -342,6 +390,9 @@ export const VersionResponse = {
     }
     if (message.nodeName !== '') {
       writer.uint32(18).string(message.nodeName);
+    }
+    for (const v of message.features) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -367,6 +418,13 @@ export const VersionResponse = {
 
           message.nodeName = reader.string();
           continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.features.push(reader.string());
+          continue;
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -383,6 +441,7 @@ export const VersionResponse = {
     const message = createBaseVersionResponse();
     message.version = object.version ?? '';
     message.nodeName = object.nodeName ?? '';
+    message.features = object.features?.map((e) => e) || [];
     return message;
   },
 };
@@ -1660,6 +1719,348 @@ export const JoinRequest = {
   },
 };
 
+function createBaseGetCaRequest(): GetCaRequest {
+  return {};
+}
+
+export const GetCaRequest = {
+  encode(_: GetCaRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): GetCaRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetCaRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<GetCaRequest>, I>>(base?: I): GetCaRequest {
+    return GetCaRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCaRequest>, I>>(_: I): GetCaRequest {
+    const message = createBaseGetCaRequest();
+    return message;
+  },
+};
+
+function createBaseGetCaResponse(): GetCaResponse {
+  return { caCertPem: '' };
+}
+
+export const GetCaResponse = {
+  encode(message: GetCaResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.caCertPem !== '') {
+      writer.uint32(10).string(message.caCertPem);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): GetCaResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetCaResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.caCertPem = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<GetCaResponse>, I>>(base?: I): GetCaResponse {
+    return GetCaResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCaResponse>, I>>(object: I): GetCaResponse {
+    const message = createBaseGetCaResponse();
+    message.caCertPem = object.caCertPem ?? '';
+    return message;
+  },
+};
+
+function createBaseEnrollRequest(): EnrollRequest {
+  return { token: '', name: '', publicKeyPem: '', expectedRole: '' };
+}
+
+export const EnrollRequest = {
+  encode(message: EnrollRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.token !== '') {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.name !== '') {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.publicKeyPem !== '') {
+      writer.uint32(26).string(message.publicKeyPem);
+    }
+    if (message.expectedRole !== '') {
+      writer.uint32(34).string(message.expectedRole);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): EnrollRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseEnrollRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.token = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.name = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.publicKeyPem = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.expectedRole = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<EnrollRequest>, I>>(base?: I): EnrollRequest {
+    return EnrollRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnrollRequest>, I>>(object: I): EnrollRequest {
+    const message = createBaseEnrollRequest();
+    message.token = object.token ?? '';
+    message.name = object.name ?? '';
+    message.publicKeyPem = object.publicKeyPem ?? '';
+    message.expectedRole = object.expectedRole ?? '';
+    return message;
+  },
+};
+
+function createBaseEnrollResponse(): EnrollResponse {
+  return { certPem: '', caCertPem: '', role: '', caKeyPem: '', secretsKey: Buffer.alloc(0) };
+}
+
+export const EnrollResponse = {
+  encode(message: EnrollResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.certPem !== '') {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.caCertPem !== '') {
+      writer.uint32(18).string(message.caCertPem);
+    }
+    if (message.role !== '') {
+      writer.uint32(26).string(message.role);
+    }
+    if (message.caKeyPem !== '') {
+      writer.uint32(34).string(message.caKeyPem);
+    }
+    if (message.secretsKey.length !== 0) {
+      writer.uint32(42).bytes(message.secretsKey);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): EnrollResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseEnrollResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.certPem = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.caCertPem = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.role = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.caKeyPem = reader.string();
+          continue;
+        case 5:
+          if (tag !== 42) {
+            break;
+          }
+
+          message.secretsKey = reader.bytes() as Buffer;
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<EnrollResponse>, I>>(base?: I): EnrollResponse {
+    return EnrollResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnrollResponse>, I>>(object: I): EnrollResponse {
+    const message = createBaseEnrollResponse();
+    message.certPem = object.certPem ?? '';
+    message.caCertPem = object.caCertPem ?? '';
+    message.role = object.role ?? '';
+    message.caKeyPem = object.caKeyPem ?? '';
+    message.secretsKey = object.secretsKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseRenewCertificateRequest(): RenewCertificateRequest {
+  return { publicKeyPem: '' };
+}
+
+export const RenewCertificateRequest = {
+  encode(message: RenewCertificateRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.publicKeyPem !== '') {
+      writer.uint32(10).string(message.publicKeyPem);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RenewCertificateRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRenewCertificateRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
+          }
+
+          message.publicKeyPem = reader.string();
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<RenewCertificateRequest>, I>>(
+    base?: I,
+  ): RenewCertificateRequest {
+    return RenewCertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewCertificateRequest>, I>>(
+    object: I,
+  ): RenewCertificateRequest {
+    const message = createBaseRenewCertificateRequest();
+    message.publicKeyPem = object.publicKeyPem ?? '';
+    return message;
+  },
+};
+
+function createBaseRemoveMemberRequest(): RemoveMemberRequest {
+  return { id: 0 };
+}
+
+export const RemoveMemberRequest = {
+  encode(message: RemoveMemberRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: _m0.Reader | Uint8Array, length?: number): RemoveMemberRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRemoveMemberRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
+          }
+
+          message.id = longToNumber(reader.uint64() as Long);
+          continue;
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveMemberRequest>, I>>(base?: I): RemoveMemberRequest {
+    return RemoveMemberRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveMemberRequest>, I>>(
+    object: I,
+  ): RemoveMemberRequest {
+    const message = createBaseRemoveMemberRequest();
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
 function createBasePodLogsRequest(): PodLogsRequest {
   return { namespace: '', name: '', container: '', follow: false, tailLines: 0, previous: false };
 }
@@ -2617,6 +3018,21 @@ export const ClusterService = {
       Buffer.from(ClusterStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => ClusterStatusResponse.decode(value),
   },
+  /**
+   * Removes a master (the leader too: it hands leadership over first). The
+   * removed master learns it and stops; its id cannot join again.
+   */
+  removeMember: {
+    path: '/baton.api.Cluster/RemoveMember',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RemoveMemberRequest) =>
+      Buffer.from(RemoveMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RemoveMemberRequest.decode(value),
+    responseSerialize: (value: ClusterStatusResponse) =>
+      Buffer.from(ClusterStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ClusterStatusResponse.decode(value),
+  },
   /** Streamed through the master from the pod's node. */
   logs: {
     path: '/baton.api.Cluster/Logs',
@@ -2646,6 +3062,36 @@ export const ClusterService = {
     responseSerialize: (value: TopResponse) => Buffer.from(TopResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer) => TopResponse.decode(value),
   },
+  getCa: {
+    path: '/baton.api.Cluster/GetCa',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetCaRequest) => Buffer.from(GetCaRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => GetCaRequest.decode(value),
+    responseSerialize: (value: GetCaResponse) => Buffer.from(GetCaResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => GetCaResponse.decode(value),
+  },
+  enroll: {
+    path: '/baton.api.Cluster/Enroll',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: EnrollRequest) => Buffer.from(EnrollRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => EnrollRequest.decode(value),
+    responseSerialize: (value: EnrollResponse) =>
+      Buffer.from(EnrollResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => EnrollResponse.decode(value),
+  },
+  renewCertificate: {
+    path: '/baton.api.Cluster/RenewCertificate',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RenewCertificateRequest) =>
+      Buffer.from(RenewCertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RenewCertificateRequest.decode(value),
+    responseSerialize: (value: EnrollResponse) =>
+      Buffer.from(EnrollResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => EnrollResponse.decode(value),
+  },
 } as const;
 
 export interface ClusterServer extends UntypedServiceImplementation {
@@ -2660,11 +3106,19 @@ export interface ClusterServer extends UntypedServiceImplementation {
   status: handleUnaryCall<ClusterStatusRequest, ClusterStatusResponse>;
   /** Adds a master: it joins as a learner, catches up, then becomes a voter. */
   join: handleUnaryCall<JoinRequest, ClusterStatusResponse>;
+  /**
+   * Removes a master (the leader too: it hands leadership over first). The
+   * removed master learns it and stops; its id cannot join again.
+   */
+  removeMember: handleUnaryCall<RemoveMemberRequest, ClusterStatusResponse>;
   /** Streamed through the master from the pod's node. */
   logs: handleServerStreamingCall<PodLogsRequest, PodLogChunk>;
   exec: handleBidiStreamingCall<PodExecInput, PodExecOutput>;
   /** Gathered by the master from the nodes' own API. */
   top: handleUnaryCall<TopRequest, TopResponse>;
+  getCa: handleUnaryCall<GetCaRequest, GetCaResponse>;
+  enroll: handleUnaryCall<EnrollRequest, EnrollResponse>;
+  renewCertificate: handleUnaryCall<RenewCertificateRequest, EnrollResponse>;
 }
 
 export interface ClusterClient extends Client {
@@ -2810,6 +3264,25 @@ export interface ClusterClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Removes a master (the leader too: it hands leadership over first). The
+   * removed master learns it and stops; its id cannot join again.
+   */
+  removeMember(
+    request: RemoveMemberRequest,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  removeMember(
+    request: RemoveMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
   /** Streamed through the master from the pod's node. */
   logs(request: PodLogsRequest, options?: Partial<CallOptions>): ClientReadableStream<PodLogChunk>;
   logs(
@@ -2838,6 +3311,51 @@ export interface ClusterClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TopResponse) => void,
+  ): ClientUnaryCall;
+  getCa(
+    request: GetCaRequest,
+    callback: (error: ServiceError | null, response: GetCaResponse) => void,
+  ): ClientUnaryCall;
+  getCa(
+    request: GetCaRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCaResponse) => void,
+  ): ClientUnaryCall;
+  getCa(
+    request: GetCaRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCaResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  renewCertificate(
+    request: RenewCertificateRequest,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  renewCertificate(
+    request: RenewCertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  renewCertificate(
+    request: RenewCertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
   ): ClientUnaryCall;
 }
 

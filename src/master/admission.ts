@@ -22,6 +22,14 @@ export interface Admitted {
   warnings: string[];
 }
 
+/**
+ * What JSON.parse said, without the excerpt of the input V8 quotes
+ * (`Unexpected token 'x', "…" is not valid JSON`): the input may be a Secret.
+ */
+export function jsonSyntaxError(err: Error): string {
+  return err.message.replace(/^Unexpected token .*, ".*" is not valid JSON$/s, 'unexpected token');
+}
+
 /** Parses and validates one object; INVALID_ARGUMENT naming every bad field otherwise. */
 export function validateJson(json: string): { object: ApiObject; warnings: string[] } {
   let raw: unknown;
@@ -30,7 +38,7 @@ export function validateJson(json: string): { object: ApiObject; warnings: strin
   } catch (err) {
     throw new ApiError(
       status.INVALID_ARGUMENT,
-      `object_json: not valid JSON: ${(err as Error).message}`,
+      `object_json: not valid JSON: ${jsonSyntaxError(err as Error)}`,
     );
   }
   const r = validateObject(raw);

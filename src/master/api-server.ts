@@ -13,6 +13,7 @@ import {
   ClusterClient,
   ClusterServer,
   ClusterStatusResponse,
+  DeleteRequest,
   DeleteResponse,
   EventType,
   GetResponse,
@@ -34,16 +35,23 @@ import {
   validateJson,
 } from './admission';
 import { DEFAULT_SERVICE_NETWORK, ServiceAllocator } from './service-alloc';
+import { callerOf } from '../ca/authz';
+import { checkCreate, checkGet, checkList, visibleKind } from './access';
+import { enrollmentHandlers, SecurityOptions } from './enrollment';
 import { ApiError, storeError } from './api-error';
 import { proxyExec, proxyLogs } from './pod-streams';
 import { top } from './top';
-import { Command, CommandResult, encodeCommand } from './store/commands';
+import { joinRefusal, KEYED_WRITES, MASTER_FEATURES } from './features';
+import { deletedStub, FORWARDED, forwardKey, keyed, requestKey, targetOf } from './idempotency';
+import { Command, CommandResult } from './store/commands';
+import { AppliedRequest } from './store/request-log';
 import { ClusterStore, describe } from './store/cluster-store';
 import { Query, StoredObject } from './store/object-index';
 import { namespaceUsage } from './store/quota';
 import { Change, TooOldError } from './store/watch-hub';
 
-const FORWARDED = 'baton-forwarded';
+/** The calls an idempotency key applies to. */
+const WRITES: ReadonlySet<string> = new Set(['create', 'apply', 'update', 'delete']);
 /** Set by a master that forwards a write it has already validated. */
 const VALIDATED = 'baton-validated';
 /** A watch whose client reads slower than this many buffered bytes is ended (it resumes from its revision). */
@@ -68,6 +76,8 @@ export interface ApiServerDeps {
   nodeClient(address: string): NodeApiClient;
   /** Hands out Service addresses and node ports (default: DEFAULT_SERVICE_NETWORK). */
   services?: ServiceAllocator;
+  /** The cluster CA and this master's certificate; absent when running without TLS. */
+  security?: SecurityOptions;
 }
 
 function toApiError(err: unknown, node: RaftNode): ApiError {
@@ -140,10 +150,12 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     req: Req,
     call: grpc.ServerUnaryCall<Req, Res>,
     validated = false,
+    /** Forward even a call that was forwarded here (this master just handed leadership over). */
+    again = false,
   ): Promise<Res | undefined> {
     const addr = await leaderAddress();
     if (addr === undefined) return undefined;
-    if (call.metadata.get(FORWARDED).length > 0)
+    if (!again && call.metadata.get(FORWARDED).length > 0)
       throw new ApiError(
         grpc.status.UNAVAILABLE,
         `master ${node.id} is not the leader (leader: ${addr}); retry`,
@@ -151,6 +163,8 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     const md = new grpc.Metadata();
     md.set(FORWARDED, String(node.id));
     if (validated) md.set(VALIDATED, '1');
+    // Only writes are keyed: a key on any other call is ignored, not refused.
+    if (WRITES.has(method)) forwardKey(md, requestKey(call));
     const client = deps.peerClient(addr) as unknown as Record<
       string,
       (
@@ -167,11 +181,71 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     );
   }
 
-  async function propose(cmd: Command): Promise<{ index: number; result: CommandResult }> {
-    const r = await node.propose(encodeCommand(cmd));
+  /** Proposes a command (keyed: applied once however often it is retried) and waits for its result. */
+  async function propose(
+    cmd: Command,
+    key?: string,
+  ): Promise<{ index: number; result: CommandResult }> {
+    // Keyed entries only once every master can apply them (see features.ts).
+    const k = store.features.has(KEYED_WRITES) ? key : undefined;
+    const r = await node.propose(store.codec.encode(keyed(cmd, k, Date.now())));
     const result = r.result as CommandResult;
     if (!result.ok) throw storeError(result.code, result.message);
-    return { index: r.index, result };
+    if (result.duplicateOf === undefined) return { index: r.index, result };
+    // A retry of a write the log already holds: answer as the original would have.
+    const t = targetOf(cmd);
+    const object = result.object ?? (t && now(t));
+    return { index: result.duplicateOf, result: { ...result, object } };
+  }
+
+  /** The object a write names as it is now, or (deleted) a stub of it: a retry's answer once the original's is gone. */
+  function now(t: { kind: string; namespace?: string; name: string }): ApiObject {
+    return store.get(t.kind, t.namespace, t.name)?.object ?? deletedStub(t);
+  }
+
+  /**
+   * Runs a keyed write at most once: the retry of a write already applied
+   * gets the original's answer. A retry can also race its original's apply
+   * here, and then be refused by admission (the object it creates exists
+   * now): a refusal is looked at again once this master has applied all that
+   * is committed.
+   */
+  async function once<Res>(
+    key: string | undefined,
+    again: (seen: AppliedRequest) => Res,
+    write: () => Promise<Res>,
+  ): Promise<Res> {
+    if (key === undefined) return write();
+    const before = store.requests.lookup(key);
+    if (before) return again(before);
+    try {
+      return await write();
+    } catch (err) {
+      const answered =
+        err instanceof ApiError &&
+        err.code !== grpc.status.UNAVAILABLE &&
+        err.code !== grpc.status.DEADLINE_EXCEEDED;
+      if (!answered) throw err;
+      const seen = await node.readIndex().then(
+        () => store.requests.lookup(key),
+        () => undefined,
+      );
+      if (seen) return again(seen);
+      throw err;
+    }
+  }
+
+  /** The answer to a retried create, apply or update whose original was applied. */
+  function writtenAgain(
+    seen: AppliedRequest,
+    o: ApiObject,
+    warnings: string[],
+    created: boolean,
+  ): WriteResponse {
+    const obj =
+      seen.result?.object ??
+      now({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name ?? '' });
+    return written(obj, seen.index, warnings, { created });
   }
 
   async function readBarrier(local: boolean): Promise<void> {
@@ -234,12 +308,13 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
   async function create(
     { object, warnings }: { object: ApiObject; warnings: string[] },
     dryRun: boolean,
+    key?: string,
   ): Promise<WriteResponse> {
     const o = admitCreate(store, object, env);
     const release = services.admit(store, o);
     try {
       if (dryRun) return written(o, store.revision, warnings, { created: true });
-      const r = await propose({ op: 'create', object: o });
+      const r = await propose({ op: 'create', object: o }, key);
       return written(r.result.ok ? r.result.object! : o, r.index, warnings, { created: true });
     } finally {
       release();
@@ -254,57 +329,135 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     expectedRevision: number | undefined,
     warnings: string[],
     dryRun: boolean,
+    key?: string,
   ): Promise<WriteResponse> {
     const release = subresource ? () => {} : services.admit(store, o, cur);
     try {
       if (dryRun) return written(o, store.revision, warnings);
-      const r = await propose(updateCommand(cur, o, subresource, expectedRevision));
+      const r = await propose(updateCommand(cur, o, subresource, expectedRevision), key);
       return written(r.result.ok ? r.result.object! : o, r.index, warnings);
     } finally {
       release();
     }
   }
 
+  async function update(
+    object: ApiObject,
+    warnings: string[],
+    subresource: string,
+    dryRun: boolean,
+    key: string | undefined,
+  ): Promise<WriteResponse> {
+    const cur = store.get(object.kind, object.metadata.namespace, object.metadata.name);
+    if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${describe(object)} not found`);
+    if (object.metadata.uid && object.metadata.uid !== cur.object.metadata.uid)
+      throw new ApiError(
+        grpc.status.ABORTED,
+        `${describe(object)}: metadata.uid ${object.metadata.uid} does not match the stored object`,
+      );
+    const rv = object.metadata.resourceVersion;
+    if (rv !== undefined && !/^\d+$/.test(rv))
+      throw new ApiError(
+        grpc.status.INVALID_ARGUMENT,
+        `metadata.resourceVersion: must be a number, got "${rv}"`,
+      );
+    return proposeUpdate(
+      cur.object,
+      object,
+      subresource === 'status' ? 'status' : undefined,
+      rv === undefined ? undefined : Number(rv),
+      warnings,
+      dryRun,
+      key,
+    );
+  }
+
+  async function remove(req: DeleteRequest, key: string | undefined): Promise<DeleteResponse> {
+    const cmd = deleteCommand(req);
+    if (req.dryRun) {
+      const cur = store.get(cmd.kind, cmd.namespace, cmd.name);
+      if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${cmd.kind} "${cmd.name}" not found`);
+      return { objectJson: cur.json, revision: store.revision, alsoDeleted: [] };
+    }
+    const r = await propose(cmd, key);
+    const res = r.result as Extract<CommandResult, { ok: true }>;
+    return {
+      objectJson: JSON.stringify(res.object),
+      revision: r.index,
+      alsoDeleted: res.alsoDeleted,
+    };
+  }
+
+  const enrollment = enrollmentHandlers({
+    security: deps.security,
+    store,
+    log,
+    now: env.now,
+    forward,
+    propose,
+  });
+
   return {
-    version: unary(node, log, async () => ({ version: VERSION, nodeName: `master-${node.id}` })),
+    version: unary(node, log, async () => ({
+      version: VERSION,
+      nodeName: `master-${node.id}`,
+      features: [...MASTER_FEATURES],
+    })),
 
     create: unary(node, log, async (req, call) => {
+      const key = req.dryRun ? undefined : requestKey(call);
       const v = validated(req.objectJson, call);
-      return (await forwardWrite('create', req, call, v)) ?? create(v, req.dryRun);
+      checkCreate(callerOf(call), v.object.kind);
+      return (
+        (await forwardWrite('create', req, call, v)) ??
+        once(
+          key,
+          (seen) => writtenAgain(seen, v.object, v.warnings, true),
+          () => create(v, req.dryRun, key),
+        )
+      );
     }),
 
     apply: unary(node, log, async (req, call) => {
+      const key = req.dryRun ? undefined : requestKey(call);
       const v = validated(req.objectJson, call, true);
       const fwd = await forwardWrite('apply', req, call, v);
       if (fwd) return fwd;
       const { object, warnings } = v;
-      // A concurrent writer can slip in between reading and proposing: the
-      // apply-time check then fails with a conflict, and we merge again.
-      for (let attempt = 0; ; attempt++) {
-        const cur = object.metadata.name
-          ? store.get(object.kind, object.metadata.namespace, object.metadata.name)
-          : undefined;
-        try {
-          if (!cur) return await create(v, req.dryRun);
-          const merged = mergeForApply(cur.object, object);
-          if (!merged) return written(cur.object, cur.revision, warnings, { unchanged: true });
-          return await proposeUpdate(
-            cur.object,
-            merged,
-            undefined,
-            cur.revision,
-            warnings,
-            req.dryRun,
-          );
-        } catch (err) {
-          const retry =
-            err instanceof ApiError &&
-            (err.code === grpc.status.ABORTED ||
-              err.code === grpc.status.ALREADY_EXISTS ||
-              err.code === grpc.status.NOT_FOUND);
-          if (!retry || attempt >= 4) throw err;
-        }
-      }
+      return once(
+        key,
+        (seen) => writtenAgain(seen, object, warnings, false),
+        async () => {
+          // A concurrent writer can slip in between reading and proposing: the
+          // apply-time check then fails with a conflict, and we merge again.
+          for (let attempt = 0; ; attempt++) {
+            const cur = object.metadata.name
+              ? store.get(object.kind, object.metadata.namespace, object.metadata.name)
+              : undefined;
+            try {
+              if (!cur) return await create(v, req.dryRun, key);
+              const merged = mergeForApply(cur.object, object);
+              if (!merged) return written(cur.object, cur.revision, warnings, { unchanged: true });
+              return await proposeUpdate(
+                cur.object,
+                merged,
+                undefined,
+                cur.revision,
+                warnings,
+                req.dryRun,
+                key,
+              );
+            } catch (err) {
+              const retry =
+                err instanceof ApiError &&
+                (err.code === grpc.status.ABORTED ||
+                  err.code === grpc.status.ALREADY_EXISTS ||
+                  err.code === grpc.status.NOT_FOUND);
+              if (!retry || attempt >= 4) throw err;
+            }
+          }
+        },
+      );
     }),
 
     update: unary(node, log, async (req, call) => {
@@ -313,76 +466,38 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
           grpc.status.INVALID_ARGUMENT,
           `subresource: must be "" or "status", not "${req.subresource}"`,
         );
+      const key = req.dryRun ? undefined : requestKey(call);
       const v = validated(req.objectJson, call);
       const fwd = await forwardWrite('update', req, call, v);
       if (fwd) return fwd;
       const { object, warnings } = v;
-      const cur = store.get(object.kind, object.metadata.namespace, object.metadata.name);
-      if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${describe(object)} not found`);
-      if (object.metadata.uid && object.metadata.uid !== cur.object.metadata.uid)
-        throw new ApiError(
-          grpc.status.ABORTED,
-          `${describe(object)}: metadata.uid ${object.metadata.uid} does not match the stored object`,
-        );
-      const rv = object.metadata.resourceVersion;
-      if (rv !== undefined && !/^\d+$/.test(rv))
-        throw new ApiError(
-          grpc.status.INVALID_ARGUMENT,
-          `metadata.resourceVersion: must be a number, got "${rv}"`,
-        );
-      return proposeUpdate(
-        cur.object,
-        object,
-        req.subresource === 'status' ? 'status' : undefined,
-        rv === undefined ? undefined : Number(rv),
-        warnings,
-        req.dryRun,
+      return once(
+        key,
+        (seen) => writtenAgain(seen, object, warnings, false),
+        () => update(object, warnings, req.subresource, req.dryRun, key),
       );
     }),
 
     delete: unary(node, log, async (req, call): Promise<DeleteResponse> => {
+      const key = req.dryRun ? undefined : requestKey(call);
       const fwd = deps.admission === 'local' ? undefined : await forward('delete', req, call);
       if (fwd) return fwd;
-      const k = kindOf(req.kind);
-      if (!req.name) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'name: required');
-      const rv = req.resourceVersion;
-      if (rv !== '' && !/^\d+$/.test(rv))
-        throw new ApiError(
-          grpc.status.INVALID_ARGUMENT,
-          `resource_version: must be a number, got "${rv}"`,
-        );
-      const cmd: Command = {
-        op: 'delete',
-        kind: k.kind,
-        namespace: k.namespaced ? req.namespace || DEFAULT_NAMESPACE : undefined,
-        name: req.name,
-        uid: req.uid || undefined,
-        expectedRevision: rv === '' ? undefined : Number(rv),
-        propagation:
-          req.propagation === PropagationPolicy.ORPHAN
-            ? 'Orphan'
-            : req.propagation === PropagationPolicy.FOREGROUND
-              ? 'Foreground'
-              : 'Background',
-      };
-      if (req.dryRun) {
-        const cur = store.get(k.kind, cmd.namespace, req.name);
-        if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${k.kind} "${req.name}" not found`);
-        return { objectJson: cur.json, revision: store.revision, alsoDeleted: [] };
-      }
-      const r = await propose(cmd);
-      const res = r.result as Extract<CommandResult, { ok: true }>;
-      return {
-        objectJson: JSON.stringify(res.object),
-        revision: r.index,
-        alsoDeleted: res.alsoDeleted,
-      };
+      return once(
+        key,
+        (seen) => ({
+          objectJson: JSON.stringify(seen.result?.object ?? deletedStub(deleteCommand(req))),
+          revision: seen.index,
+          alsoDeleted: seen.result?.alsoDeleted ?? [],
+        }),
+        () => remove(req, key),
+      );
     }),
 
-    get: unary(node, log, async (req): Promise<GetResponse> => {
+    get: unary(node, log, async (req, call): Promise<GetResponse> => {
       const k = kindOf(req.kind);
       await readBarrier(req.local);
       const ns = k.namespaced ? req.namespace || DEFAULT_NAMESPACE : undefined;
+      checkGet(store, callerOf(call), k.kind, ns, req.name);
       const s = store.get(k.kind, ns, req.name);
       if (!s)
         throw new ApiError(
@@ -392,10 +507,18 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
       return { objectJson: present(s), revision: store.revision };
     }),
 
-    list: unary(node, log, async (req): Promise<ListResponse> => {
+    list: unary(node, log, async (req, call): Promise<ListResponse> => {
       const q = query(req);
+      const who = callerOf(call);
+      checkList(who, q.kind ?? '');
       await readBarrier(req.local);
-      return { itemsJson: store.list(q).map(present), revision: store.revision };
+      return {
+        itemsJson: store
+          .list(q)
+          .filter((s) => visibleKind(who, s.object.kind))
+          .map(present),
+        revision: store.revision,
+      };
     }),
 
     watch: (call) => watch(deps, call),
@@ -417,6 +540,11 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
       if (fwd) return fwd;
       if (!req.id || !/^[^\s:]+:\d+$/.test(req.address))
         throw new ApiError(grpc.status.INVALID_ARGUMENT, 'id and address (host:port) are required');
+      if (node.isRemoved(req.id))
+        throw new ApiError(
+          grpc.status.FAILED_PRECONDITION,
+          `master ${req.id} was removed from the cluster and cannot join again under that id: start it with a new --id and an empty data directory`,
+        );
       if (
         node.status().confState.voters.includes(req.id) &&
         node.status().peers[req.id] !== req.address
@@ -425,7 +553,41 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
           grpc.status.ALREADY_EXISTS,
           `master ${req.id} is already a member with another address`,
         );
+      const refusal = await joinRefusal(store, deps.peerClient(req.address), req.id);
+      if (refusal)
+        throw new ApiError(
+          refusal.endsWith('retry') ? grpc.status.UNAVAILABLE : grpc.status.FAILED_PRECONDITION,
+          refusal,
+        );
       await node.addMember(req.id, req.address);
+      return statusOf(node, store);
+    }),
+
+    getCa: unary(node, log, enrollment.getCa),
+    enroll: unary(node, log, enrollment.enroll),
+    renewCertificate: unary(node, log, enrollment.renewCertificate),
+    removeMember: unary(node, log, async (req, call) => {
+      const fwd = await forward('removeMember', req, call);
+      if (fwd) return fwd;
+      let refusal = removalRefusal(node, req.id);
+      // Whether a member answered recently is reset every election timeout
+      // and set again by its next answer: look twice before saying no.
+      if (refusal?.code === grpc.status.FAILED_PRECONDITION && refusal.quorum) {
+        await new Promise((r) => setTimeout(r, 300));
+        refusal = removalRefusal(node, req.id);
+      }
+      if (refusal) throw refusal;
+      if (req.id === node.id) {
+        // The core will not let a leader propose its own removal: hand
+        // leadership over, then ask the new leader to remove this master.
+        const to = await node.handOffLeadership(10_000);
+        log.info({ to }, 'handed leadership over to be removed');
+        const fwd = await forward('removeMember', req, call, false, true);
+        if (fwd) return fwd;
+        throw new ApiError(grpc.status.UNAVAILABLE, 'this master leads again; retry');
+      }
+      await node.removeMember(req.id);
+      log.info({ removed: req.id }, 'removed a master from the cluster');
       return statusOf(node, store);
     }),
 
@@ -433,6 +595,32 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     logs: (call) => proxyLogs(deps, call),
     exec: (call) => proxyExec(deps, call),
     top: unary(node, log, (req) => top(deps, req)),
+  };
+}
+
+/** The delete command a request asks for (checked: a known kind, a name, a numeric resourceVersion). */
+function deleteCommand(req: DeleteRequest): Extract<Command, { op: 'delete' }> {
+  const k = kindOf(req.kind);
+  if (!req.name) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'name: required');
+  const rv = req.resourceVersion;
+  if (rv !== '' && !/^\d+$/.test(rv))
+    throw new ApiError(
+      grpc.status.INVALID_ARGUMENT,
+      `resource_version: must be a number, got "${rv}"`,
+    );
+  return {
+    op: 'delete',
+    kind: k.kind,
+    namespace: k.namespaced ? req.namespace || DEFAULT_NAMESPACE : undefined,
+    name: req.name,
+    uid: req.uid || undefined,
+    expectedRevision: rv === '' ? undefined : Number(rv),
+    propagation:
+      req.propagation === PropagationPolicy.ORPHAN
+        ? 'Orphan'
+        : req.propagation === PropagationPolicy.FOREGROUND
+          ? 'Foreground'
+          : 'Background',
   };
 }
 
@@ -453,6 +641,60 @@ function query(req: {
     labels,
     fields,
   };
+}
+
+/** A refusal to remove a master; `quorum`: refused because too few voters would answer. */
+class RemovalRefusal extends ApiError {
+  constructor(
+    code: grpc.status,
+    message: string,
+    readonly quorum = false,
+  ) {
+    super(code, message);
+  }
+}
+
+/** Why the leader must refuse to remove master `id`, or undefined. */
+function removalRefusal(node: RaftNode, id: number): RemovalRefusal | undefined {
+  const s = node.status();
+  const { voters, learners } = s.confState;
+  if (!Number.isSafeInteger(id) || id <= 0)
+    return new RemovalRefusal(
+      grpc.status.INVALID_ARGUMENT,
+      `id: a master's id is a positive integer, not ${id}`,
+    );
+  if (!voters.includes(id) && !learners.includes(id)) {
+    const members = [...voters, ...learners].sort((a, b) => a - b).join(', ');
+    return new RemovalRefusal(
+      grpc.status.NOT_FOUND,
+      node.isRemoved(id)
+        ? `master ${id} was already removed from the cluster`
+        : `master ${id} is not a member of the cluster (members: ${members})`,
+    );
+  }
+  if (s.confState.votersOutgoing.length > 0)
+    return new RemovalRefusal(
+      grpc.status.FAILED_PRECONDITION,
+      'a membership change is still in progress; retry',
+    );
+  if (!voters.includes(id)) return undefined; // a learner: the quorum does not change
+  const rest = voters.filter((v) => v !== id);
+  if (rest.length < 1)
+    return new RemovalRefusal(
+      grpc.status.FAILED_PRECONDITION,
+      `master ${id} is the only voter: a cluster needs at least one; add another master first`,
+    );
+  // etcd's strict reconfiguration check: the voters that remain must still
+  // make a quorum among those that answer, or the removal wedges the cluster.
+  const answering = rest.filter((v) => v === s.id || s.progress?.[v]?.active).length;
+  const quorum = Math.floor(rest.length / 2) + 1;
+  if (answering < quorum)
+    return new RemovalRefusal(
+      grpc.status.FAILED_PRECONDITION,
+      `removing master ${id} would leave ${rest.length} voter(s) of which ${answering} answer the leader, fewer than the ${quorum} a quorum needs; bring the others back first`,
+      true,
+    );
+  return undefined;
 }
 
 export function statusOf(node: RaftNode, store: ClusterStore): ClusterStatusResponse {
@@ -507,8 +749,10 @@ function watch(
     call.emit('error', { code: e.code, details: e.message });
   };
   let q: Query;
+  const who = callerOf(call);
   try {
     q = query(call.request);
+    checkList(who, q.kind ?? '');
   } catch (err) {
     return fail(err);
   }
@@ -527,7 +771,7 @@ function watch(
   const send = (changes: Change[], floor: number) => {
     if (closed) return;
     for (const c of changes) {
-      if (c.revision <= floor) continue;
+      if (c.revision <= floor || !visibleKind(who, c.object.kind)) continue;
       call.write({ type: EVENT_TYPES[c.type], objectJson: c.json, revision: c.revision });
     }
     if (call.writableLength > WATCH_BUFFER_LIMIT) {
@@ -551,7 +795,8 @@ function watch(
       // All at the list's revision, then a BOOKMARK marking the end of the
       // initial state (Kubernetes' "initial-events-end").
       for (const s of store.list(q))
-        call.write({ type: EventType.ADDED, objectJson: s.json, revision: floor });
+        if (visibleKind(who, s.object.kind))
+          call.write({ type: EventType.ADDED, objectJson: s.json, revision: floor });
       call.write({ type: EventType.BOOKMARK, objectJson: '', revision: floor });
     }
     const backlog = store.watch.since(floor, q);

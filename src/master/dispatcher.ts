@@ -9,6 +9,7 @@
  * leader is; when leadership ends, every session ends and nodes reconnect.
  */
 import * as grpc from '@grpc/grpc-js';
+import { callerOf } from '../ca/authz';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { formatIssues, validateObject } from '../api/schema';
@@ -300,6 +301,14 @@ export class Dispatcher {
     if (!ctx || ctx.signal.aborted) return this.notLeader(stream);
     const hello = first.msg.value;
     const nodeName = hello.nodeName;
+    const who = callerOf(stream);
+    if (who && who.role === 'node' && who.name !== nodeName) {
+      stream.emit('error', {
+        code: grpc.status.PERMISSION_DENIED,
+        details: `node "${who.name}" may not open a session as node "${nodeName}" (its certificate names it "${who.name}")`,
+      });
+      return;
+    }
     try {
       await this.register(ctx, hello);
     } catch (err) {

@@ -18,7 +18,7 @@ import {
 import { EventRecorder } from './controllers/runtime/events';
 import { Coalescer, Writer } from './controllers/runtime/writer';
 import { ClusterStore } from './store/cluster-store';
-import { CommandResult, encodeCommand } from './store/commands';
+import { CommandResult } from './store/commands';
 
 /** Something the leader runs: resolves when its context's signal aborts. */
 export interface LeaderLoop {
@@ -75,7 +75,7 @@ export class LeaderLoops {
       const coalescer = new Coalescer(async (commands) => {
         if (abort.signal.aborted) throw new Error('no longer the leader');
         const r = await node.propose(
-          encodeCommand({ op: 'fenced', term, command: { op: 'each', commands } }),
+          store.codec.encode({ op: 'fenced', term, command: { op: 'each', commands } }),
         );
         const res = r.result as CommandResult;
         if (!res.ok) return commands.map(() => res);

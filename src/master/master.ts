@@ -3,6 +3,10 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { authorizationInterceptor } from '../ca/authz';
+import { issueCertificate, Role } from '../ca/pki';
+import { CertRenewer } from '../ca/renewal';
+import { TLS_CHANNEL_OPTIONS } from '../ca/tls';
 import { silentLogger } from '../common/log';
 import { ClusterClient, ClusterService, ClusterStatusResponse } from '../gen/api';
 import { DispatcherService, NodeApiClient } from '../gen/node';
@@ -15,9 +19,12 @@ import { leaderLoops } from './controllers';
 import { DEFAULT_SETTINGS, LoopSettings } from './controllers/runtime/controller';
 import { DEFAULT_SERVICE_NETWORK, ServiceAllocator, ServiceNetwork } from './service-alloc';
 import { Dispatcher } from './dispatcher';
+import { SecurityOptions } from './enrollment';
+import { enableFeatures } from './features';
 import { LeaderLoops } from './leader';
 import { ClusterStore } from './store/cluster-store';
-import { encodeCommand } from './store/commands';
+import { CommandCodec } from './store/command-codec';
+import { KeyRing } from './store/key-ring';
 
 export interface MasterOptions {
   id: number;
@@ -45,6 +52,16 @@ export interface MasterOptions {
   services?: Partial<ServiceNetwork>;
   /** Run no scheduler or controllers (a master for API tests only). */
   noLeaderLoops?: boolean;
+  /**
+   * Mutual TLS with the cluster CA on every connection, and roles on every
+   * RPC. Absent: plaintext with no checks (`--insecure`, and in-process tests).
+   */
+  security?: SecurityOptions & { pkiDir?: string };
+  /**
+   * The keys that seal Secrets in the Raft log and snapshots (`baton master`
+   * passes masterKeyRing(dataDir)). Without them Secrets are stored in the clear.
+   */
+  secretKeys?: KeyRing;
 }
 
 export interface Master {
@@ -52,10 +69,13 @@ export interface Master {
   store: ClusterStore;
   loops?: LeaderLoops;
   port: number;
+  /** Settles with the error when Raft storage failed and this master stopped being a member (a full disk). */
+  failed: Promise<Error>;
   stop(): Promise<void>;
 }
 
 const CLIENT_OPTIONS: grpc.ClientOptions = {
+  ...TLS_CHANNEL_OPTIONS,
   'grpc.max_receive_message_length': -1,
   'grpc.max_send_message_length': -1,
 };
@@ -90,34 +110,61 @@ export const realAdmissionEnv: AdmissionEnv = {
 export async function startMaster(opts: MasterOptions): Promise<Master> {
   const log = opts.logger ?? silentLogger();
   mkdirSync(opts.dataDir, { recursive: true });
-  const store = new ClusterStore({ watchHistory: opts.watchHistory });
+  const store = new ClusterStore({
+    watchHistory: opts.watchHistory,
+    codec: new CommandCodec(opts.secretKeys),
+  });
   const raftStore = await LevelDbStore.open(join(opts.dataDir, 'raft'), { logger: log });
   const ref: { node?: RaftNode } = {};
+  const tls = opts.security?.tls;
+  const credentials = (expect: Role[]) =>
+    tls ? tls.channelCredentials(expect) : grpc.credentials.createInsecure();
   const transport = new GrpcTransport({
     selfId: opts.id,
     logger: log,
+    credentials: credentials(['master']),
     handler: {
       receive: (m) => ref.node?.receive(m),
       reportUnreachable: (id) => ref.node?.reportUnreachable(id),
       reportSnapshot: (id, ok) => ref.node?.reportSnapshot(id, ok),
+      isRemoved: (id) => ref.node?.isRemoved(id) ?? false,
+      reportRemoved: (by) => ref.node?.reportRemoved(by),
     },
   });
   const advertise = opts.advertise ?? opts.listen;
-  const node = (ref.node = await RaftNode.start({
-    id: opts.id,
-    peers: { ...opts.peers, [opts.id]: advertise },
-    store: raftStore,
-    transport,
-    // Snapshots are captured at once and serialized off the Raft loop.
-    stateMachine: {
-      apply: (data, index, term) => store.apply(data, index, term),
-      snapshot: () => store.capture(),
-      restore: (data) => store.restore(data),
-    },
-    bootstrap: opts.bootstrap && !opts.join ? Object.keys(opts.peers).map(Number) : undefined,
-    logger: log,
-    ...opts.raft,
-  }));
+  let node: RaftNode;
+  try {
+    node = ref.node = await RaftNode.start({
+      id: opts.id,
+      peers: { ...opts.peers, [opts.id]: advertise },
+      store: raftStore,
+      transport,
+      // Snapshots are captured at once and serialized off the Raft loop.
+      stateMachine: {
+        apply: (data, index, term) => store.apply(data, index, term),
+        snapshot: () => store.capture(),
+        restore: (data) => store.restore(data),
+      },
+      bootstrap: opts.bootstrap && !opts.join ? Object.keys(opts.peers).map(Number) : undefined,
+      logger: log,
+      ...opts.raft,
+    });
+  } catch (err) {
+    // A snapshot it cannot read (no key for its Secrets): nothing may keep running.
+    await transport.close();
+    await raftStore.close();
+    throw err;
+  }
+  try {
+    // Serve nothing until the state is what this master had committed: a
+    // log it cannot read (a missing secrets key) fails here, not later.
+    await node.replayed();
+  } catch (err) {
+    await node.stop();
+    await transport.close();
+    await raftStore.close();
+    throw err;
+  }
 
   const clients = new Map<string, ClusterClient>();
   const peerClient = (address: string) => {
@@ -125,7 +172,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     if (!c)
       clients.set(
         address,
-        (c = new ClusterClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS)),
+        (c = new ClusterClient(address, credentials(['master']), CLIENT_OPTIONS)),
       );
     return c;
   };
@@ -135,8 +182,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     if (!c)
       nodeClients.set(
         address,
-        // Plaintext until nodes get certificates (mutual TLS comes with node join tokens).
-        (c = new NodeApiClient(address, grpc.credentials.createInsecure(), {
+        (c = new NodeApiClient(address, credentials(['node']), {
           ...CLIENT_OPTIONS,
           // A node back after a restart is reached again within a second.
           'grpc.initial_reconnect_backoff_ms': 100,
@@ -146,7 +192,11 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     return c;
   };
   const network = { ...DEFAULT_SERVICE_NETWORK, ...opts.services };
-  const server = new grpc.Server({ ...RAFT_SERVER_OPTIONS, 'grpc.max_send_message_length': -1 });
+  const server = new grpc.Server({
+    ...RAFT_SERVER_OPTIONS,
+    'grpc.max_send_message_length': -1,
+    interceptors: tls ? [authorizationInterceptor(tls.cluster)] : [],
+  });
   transport.register(server);
   server.addService(
     ClusterService,
@@ -159,6 +209,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
       nodeClient,
       admission: opts.admission,
       services: new ServiceAllocator(network),
+      security: opts.security,
     }),
   );
   const dispatcher = new Dispatcher({
@@ -186,8 +237,10 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
+      server.bindAsync(
+        opts.listen,
+        tls ? tls.serverCredentials() : grpc.ServerCredentials.createInsecure(),
+        (err, p) => (err ? reject(err) : resolve(p)),
       ),
     );
   } catch (err) {
@@ -203,6 +256,8 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
     throw new Error(`cannot listen on ${opts.listen}: ${why}`);
   }
 
+  // The leader turns on the log features every master has.
+  const stopFeatures = enableFeatures({ node, store, peerClient, log });
   // A new leader makes sure the default namespace exists (as kube-apiserver does).
   node.onLeaderChange((leader) => {
     if (leader !== node.id) return;
@@ -219,7 +274,7 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
         spec: { finalizers: ['kubernetes'] },
         status: { phase: 'Active' },
       };
-      node.propose(encodeCommand({ op: 'create', object })).catch(() => {
+      node.propose(store.codec.encode({ op: 'create', object })).catch(() => {
         // Another leader will try again; the namespace exists implicitly meanwhile.
       });
     }, 100);
@@ -228,17 +283,37 @@ export async function startMaster(opts: MasterOptions): Promise<Master> {
   const s0 = node.status().confState;
   const fresh = s0.voters.length === 0 && s0.learners.length === 0;
   if (fresh && opts.join)
-    await joinCluster(opts.join, opts.id, advertise, log, (id, addr) =>
+    await joinCluster(opts.join, opts.id, advertise, log, credentials(['master']), (id, addr) =>
       transport.addPeer(id, addr),
     );
+  // A master signs its own renewed certificate with the CA key it holds.
+  const renewer =
+    tls?.ca &&
+    new CertRenewer({
+      tls,
+      pkiDir: opts.security?.pkiDir,
+      log: log.child({ component: 'pki' }),
+      renew: (publicKeyPem) =>
+        issueCertificate(tls.ca!, {
+          ...tls.identity,
+          publicKeyPem,
+          ttlMs: opts.security?.certTtlMs,
+        }),
+    });
+  renewer?.start();
   log.info({ id: opts.id, port, fresh }, 'master started');
+
+  const failed = new Promise<Error>((resolve) => node.onFailure(resolve));
 
   return {
     node,
     store,
     loops,
     port,
+    failed,
     async stop() {
+      renewer?.stop();
+      stopFeatures();
       await loops?.stop();
       await node.stop();
       // Unary calls in flight get a moment to finish; watch streams and the
@@ -262,9 +337,10 @@ async function joinCluster(
   id: number,
   advertise: string,
   log: Logger,
+  credentials: grpc.ChannelCredentials,
   addPeer: (id: number, address: string) => void,
 ): Promise<void> {
-  const client = new ClusterClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
+  const client = new ClusterClient(address, credentials, CLIENT_OPTIONS);
   try {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -292,7 +368,8 @@ async function joinCluster(
         if (
           attempt >= 10 ||
           e.code === grpc.status.INVALID_ARGUMENT ||
-          e.code === grpc.status.ALREADY_EXISTS
+          e.code === grpc.status.ALREADY_EXISTS ||
+          e.code === grpc.status.FAILED_PRECONDITION
         )
           throw new Error(
             `joining the cluster through ${address} failed: ${e.details ?? e.message}`,

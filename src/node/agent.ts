@@ -17,6 +17,7 @@
  * leader has sent a complete set of assignments, so a daemon restarted
  * while the masters are unreachable leaves its pods running.
  */
+import type * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import type { Logger } from 'pino';
@@ -45,6 +46,8 @@ import { NodeSession } from './session';
 export interface AgentOptions {
   nodeName: string;
   masters: string[];
+  /** Mutual TLS to the masters with this node's certificate; plaintext when absent. */
+  credentials?: grpc.ChannelCredentials;
   runtime: Runtime;
   /** Pods' volumes and files live under `<dataDir>/pods/<uid>`. */
   dataDir: string;
@@ -148,7 +151,10 @@ export class NodeAgent {
   constructor(private readonly opts: AgentOptions) {
     this.log = (opts.log ?? silentLogger()).child({ component: 'node-agent' });
     this.address = opts.address ?? hostAddress();
-    this.client = new BatonClient(opts.masters, { timeoutMs: 10_000 });
+    this.client = new BatonClient(opts.masters, {
+      timeoutMs: 10_000,
+      credentials: opts.credentials,
+    });
     this.events = new NodeEvents(this.client, opts.nodeName, this.log);
     this.config = new PodConfig(
       `${opts.dataDir}/pods`,
@@ -162,6 +168,7 @@ export class NodeAgent {
     this.session = new NodeSession({
       nodeName: opts.nodeName,
       masters: opts.masters,
+      credentials: opts.credentials,
       log: this.log,
       describe: () => this.nodeObject(),
       onAssignments: () => this.kick(),

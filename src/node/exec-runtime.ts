@@ -564,7 +564,11 @@ export class ExecRuntime implements Runtime {
     }
     if (rec.meta.finishedAt === undefined) {
       rec.meta.finishedAt = isoSeconds(at);
-      await this.writeMeta(rec.dir, rec.meta);
+      // ENOENT: removed meanwhile by another removal of it (seen in CI: a test's cleanup
+      // racing the node's own), so there is nothing left to record the end in.
+      await this.writeMeta(rec.dir, rec.meta).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     }
     return { exitCode, finishedAt: rec.meta.finishedAt };
   }

@@ -10,6 +10,8 @@
  * the master waits for them to tell a slow node from a dead one.
  */
 import * as grpc from '@grpc/grpc-js';
+import { authorizationInterceptor } from '../ca/authz';
+import { TlsIdentity } from '../ca/tls';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -257,6 +259,8 @@ export interface NodeServerOptions {
   /** host:port; port 0 picks a free one. */
   listen: string;
   log?: Logger;
+  /** Mutual TLS: only masters of this cluster may call; plaintext when absent. */
+  tls?: TlsIdentity;
 }
 
 export interface NodeServer {
@@ -268,14 +272,15 @@ export interface NodeServer {
 export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServer> {
   const log = (opts.log ?? silentLogger()).child({ component: 'node-api' });
   // No SO_REUSEPORT (grpc-js's default): a port already in use is an error, not a shared port.
-  const server = new grpc.Server({ 'grpc.max_send_message_length': -1, 'grpc.so_reuseport': 0 });
+  const server = new grpc.Server({
+    'grpc.max_send_message_length': -1,
+    'grpc.so_reuseport': 0,
+    interceptors: opts.tls ? [authorizationInterceptor(opts.tls.cluster)] : [],
+  });
   server.addService(NodeApiService, nodeApiService(opts.runtime, log));
-  // Plaintext for now: mutual TLS with certificates from the cluster CA
-  // (DESIGN.md, Security) comes with the issue that adds node join tokens.
+  const creds = opts.tls ? opts.tls.serverCredentials() : grpc.ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(opts.listen, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   log.info({ port }, 'node API listening');
   return {

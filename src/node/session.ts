@@ -8,6 +8,7 @@
  * is touched because the leader changed.
  */
 import * as grpc from '@grpc/grpc-js';
+import { TLS_CHANNEL_OPTIONS } from '../ca/tls';
 import type { Logger } from 'pino';
 import { ApiObject, sessionObjectKey } from '../api/types';
 import { silentLogger } from '../common/log';
@@ -34,6 +35,8 @@ export interface SessionOptions {
   statusBatch?: number;
   /** Longest wait between reconnection attempts. */
   maxBackoffMs?: number;
+  /** Mutual TLS to the masters (TlsIdentity.channelCredentials); plaintext when absent. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 export class NodeSession {
@@ -76,9 +79,14 @@ export class NodeSession {
     if (!c)
       this.clients.set(
         address,
-        (c = new DispatcherClient(address, grpc.credentials.createInsecure(), {
-          'grpc.max_receive_message_length': -1,
-        })),
+        (c = new DispatcherClient(
+          address,
+          this.opts.credentials ?? grpc.credentials.createInsecure(),
+          {
+            ...TLS_CHANNEL_OPTIONS,
+            'grpc.max_receive_message_length': -1,
+          },
+        )),
       );
     return c;
   }

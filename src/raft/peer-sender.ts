@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Message, MessageBatch, MessageType, RaftTransportClient } from '../gen/raft';
 import { transferSnapshot } from './snapshot-sender';
-import type { TransportHandler } from './transport';
+import { REMOVED_DETAILS, TransportHandler } from './transport';
 import type { TransportStats } from './transport-stats';
 import { entrySize, RaftError } from './types';
 
@@ -214,6 +214,10 @@ export class PeerSender {
     this.stream = undefined;
     this.blocked = false;
     if (this.closed) return;
+    if (err?.code === grpc.status.FAILED_PRECONDITION && err.details === REMOVED_DETAILS) {
+      this.log.error({ peer: this.id }, 'the peer says this member was removed from the cluster');
+      this.callHandler(() => this.opts.handler.reportRemoved?.(this.id));
+    }
     this.failures++;
     const backoff = Math.min(
       STREAM_BACKOFF_MIN_MS * 2 ** (this.failures - 1),
@@ -288,6 +292,9 @@ export class PeerSender {
 /** Channel settings for a Raft peer: fail fast, reconnect fast, notice dead peers. */
 function channelOptions(maxBatchBytes: number): grpc.ChannelOptions {
   return {
+    // With TLS, peers check each other's identity rather than host names, so
+    // the SNI name is a constant instead of an IP (which TLS forbids there).
+    'grpc.ssl_target_name_override': 'baton',
     // A peer that vanished without closing its socket is noticed in seconds
     // instead of at the TCP timeout.
     'grpc.keepalive_time_ms': 10_000,

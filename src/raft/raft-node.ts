@@ -8,6 +8,7 @@ import { RawNode } from './raw-node';
 import { MemoryStorage } from './storage';
 import { Transport, TransportHandler } from './transport';
 import {
+  ApplyHaltError,
   ConfChange,
   ConfChangeType,
   ConfState,
@@ -31,7 +32,11 @@ import {
  * same entries and must reach the same state.
  */
 export interface StateMachine {
-  /** `term` is the entry's term: the term of the leader that appended it. */
+  /**
+   * `term` is the entry's term: the term of the leader that appended it.
+   * An entry whose apply throws is skipped (every replica fails alike),
+   * unless it throws ApplyHaltError: then the node stops.
+   */
   apply(data: Uint8Array, index: number, term: number): unknown;
   /**
    * The state as of the last applied entry. It must be captured during the
@@ -83,6 +88,8 @@ export interface RaftStatus {
   lastIndex: number;
   confState: ConfState;
   peers: Record<number, string>;
+  /** Ids removed from the configuration: they may never come back. */
+  removed: number[];
   /** On the leader: each member's replication progress. */
   progress?: Record<number, { match: number; next: number; state: string; active: boolean }>;
 }
@@ -122,6 +129,15 @@ export class RaftNode implements TransportHandler {
   }[] = [];
   private confState: ConfState;
   private peers: Record<number, string>;
+  /**
+   * Every id ever removed from the configuration, as the applied log says
+   * (kept in snapshots). Their messages are refused, so a removed member
+   * restarted with old data cannot disturb the group (etcd does the same).
+   */
+  private removed: Set<number>;
+  /** Why this node knows it was removed, once it does. */
+  private removedReason?: string;
+  private removedListeners: ((reason: string) => void)[] = [];
   private applied: number;
   private snapshotIndex: number;
   private stopped = false;
@@ -132,7 +148,12 @@ export class RaftNode implements TransportHandler {
   /** A snapshot being written in the background. */
   private snapshotWrite?: Promise<void>;
   private leaderListeners: ((leader: number, term: number) => void)[] = [];
+  private failureListeners: ((err: Error) => void)[] = [];
   private lastLeader = NONE;
+  /** Why the node stopped by itself (see fail). */
+  private failure?: Error;
+  /** The commit index read back at start: replay is done once it is applied. */
+  private startCommit = 0;
 
   private constructor(
     private readonly opts: RaftNodeOptions,
@@ -140,8 +161,10 @@ export class RaftNode implements TransportHandler {
     applied: number,
     confState: ConfState,
     peers: Record<number, string>,
+    removed: Iterable<number>,
   ) {
     this.id = opts.id;
+    this.removed = new Set(removed);
     this.storage = storage;
     this.applied = applied;
     this.snapshotIndex = applied;
@@ -183,6 +206,7 @@ export class RaftNode implements TransportHandler {
     let applied = 0;
     let confState = emptyConfState();
     let peers: Record<number, string> = { ...opts.peers };
+    let removed: number[] = [];
     const fresh = !durable.snapshot && durable.entries.length === 0 && durable.hardState.term === 0;
     if (fresh && opts.bootstrap && opts.bootstrap.length > 0) {
       const cs = { ...emptyConfState(), voters: [...opts.bootstrap].sort((a, b) => a - b) };
@@ -194,7 +218,9 @@ export class RaftNode implements TransportHandler {
       confState = cs;
     } else if (durable.snapshot) {
       storage.applySnapshot(durable.snapshot);
-      const { peers: snapPeers, app } = decodeSnapshotData(durable.snapshot.data);
+      const snapData = decodeSnapshotData(durable.snapshot.data);
+      const { peers: snapPeers, app } = snapData;
+      removed = snapData.removed;
       peers = { ...snapPeers, ...opts.peers };
       if (app.length > 0) await opts.stateMachine.restore(app);
       applied = snapIndex(durable.snapshot);
@@ -204,7 +230,11 @@ export class RaftNode implements TransportHandler {
       storage.append(durable.entries);
       storage.setHardState(durable.hardState);
     }
-    return new RaftNode(opts, storage, applied, confState, peers);
+    const node = new RaftNode(opts, storage, applied, confState, peers, removed);
+    node.startCommit = fresh ? applied : Math.max(applied, durable.hardState.commit);
+    if (removed.includes(opts.id))
+      node.markRemoved(`its snapshot at index ${applied} records its removal`);
+    return node;
   }
 
   // ---- the public API -----------------------------------------------------
@@ -333,28 +363,63 @@ export class RaftNode implements TransportHandler {
    * voter and then proposes its own removal through the new leader.
    */
   async removeMember(id: number, timeoutMs = 30_000): Promise<ConfState> {
-    if (id === this.id && this.isLeader()) {
-      const progress = this.raw.raft.tracker.progress;
-      const target = this.confState.voters
-        .filter((v) => v !== this.id)
-        .sort((a, b) => (progress.get(b)?.match ?? 0) - (progress.get(a)?.match ?? 0))[0];
-      if (target === undefined)
-        throw new RaftError('INVALID_CONFIG', `${id} is the only voter; it cannot be removed`);
-      this.transferLeadership(target);
-      // A transfer can fail (the target had a conf change still to apply,
-      // a message was lost): the core abandons it after an election
-      // timeout, and we ask again.
-      await this.waitFor(
-        () => {
-          if (this.isLeader() && this.raw.raft.leadTransferee === NONE)
-            this.transferLeadership(target);
-          return !this.isLeader() && this.leader() !== NONE;
-        },
-        `leadership to move to ${target}`,
-        timeoutMs,
-      );
-    }
+    if (id === this.id && this.isLeader()) await this.handOffLeadership(timeoutMs);
     return this.changeMembership([{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: id }]);
+  }
+
+  /**
+   * A leader hands leadership to the most up-to-date other voter and
+   * resolves with it once that voter leads. The core refuses a leader's
+   * proposal to remove itself (the rest might not learn it committed if it
+   * then crashed), so a leader leaves in two steps: this, then its removal
+   * proposed through the new leader.
+   */
+  async handOffLeadership(timeoutMs = 30_000): Promise<number> {
+    if (!this.isLeader())
+      throw new RaftError(
+        'NOT_LEADER',
+        `${this.id} is not the leader (${this.leader() || 'none'})`,
+      );
+    const progress = this.raw.raft.tracker.progress;
+    const target = this.confState.voters
+      .filter((v) => v !== this.id)
+      .sort((a, b) => (progress.get(b)?.match ?? 0) - (progress.get(a)?.match ?? 0))[0];
+    if (target === undefined)
+      throw new RaftError('INVALID_CONFIG', `${this.id} is the only voter; it cannot hand off`);
+    this.transferLeadership(target);
+    // A transfer can fail (the target had a conf change still to apply,
+    // a message was lost): the core abandons it after an election
+    // timeout, and we ask again.
+    await this.waitFor(
+      () => {
+        if (this.isLeader() && this.raw.raft.leadTransferee === NONE)
+          this.transferLeadership(target);
+        return !this.isLeader() && this.leader() !== NONE;
+      },
+      `leadership to move to ${target}`,
+      timeoutMs,
+    );
+    return this.leader();
+  }
+
+  /** Whether `id` was removed from the configuration (it may never come back). */
+  isRemoved(id: number): boolean {
+    return this.removed.has(id);
+  }
+
+  /**
+   * Calls `fn` once this node learns it was removed: it applied its own
+   * removal, its snapshot records it, or a member refused its messages.
+   * A removed node stops campaigning; what to do next is the caller's.
+   */
+  onRemoved(fn: (reason: string) => void): void {
+    if (this.removedReason !== undefined) fn(this.removedReason);
+    else this.removedListeners.push(fn);
+  }
+
+  /** Why this node knows it was removed, or undefined. */
+  removedBecause(): string | undefined {
+    return this.removedReason;
   }
 
   transferLeadership(to: number): void {
@@ -381,6 +446,28 @@ export class RaftNode implements TransportHandler {
     return l === NONE ? undefined : this.peers[l];
   }
 
+  /** Called once if the node stops by itself (storage failed, or apply halted). */
+  onFailure(fn: (err: Error) => void): void {
+    if (this.failure) fn(this.failure);
+    else this.failureListeners.push(fn);
+  }
+
+  /**
+   * Resolves once every entry committed before this start is applied again
+   * (a snapshot restored, the log replayed); rejects with the reason if the
+   * node stops first, an ApplyHaltError say.
+   */
+  replayed(timeoutMs = 600_000): Promise<void> {
+    return this.waitFor(
+      () => {
+        if (this.failure) throw this.failure;
+        return this.applied >= this.startCommit;
+      },
+      'the log to be replayed',
+      timeoutMs,
+    );
+  }
+
   onLeaderChange(fn: (leader: number, term: number) => void): void {
     this.leaderListeners.push(fn);
   }
@@ -397,6 +484,7 @@ export class RaftNode implements TransportHandler {
       lastIndex: r.raftLog.lastIndex(),
       confState: this.confState,
       peers: { ...this.peers },
+      removed: [...this.removed].sort((a, b) => a - b),
     };
     if (r.state === StateType.Leader) {
       s.progress = {};
@@ -431,6 +519,13 @@ export class RaftNode implements TransportHandler {
 
   receive(m: Message): void {
     if (this.stopped) return;
+    if (this.removed.has(m.from)) {
+      this.log.debug(
+        { from: m.from, type: MessageType[m.type] },
+        'refused a message from a removed member',
+      );
+      return;
+    }
     try {
       this.raw.step(m);
     } catch (err) {
@@ -454,9 +549,16 @@ export class RaftNode implements TransportHandler {
     this.kick();
   }
 
+  reportRemoved(by: number): void {
+    this.markRemoved(`member ${by} refused its messages: it was removed from the cluster`);
+  }
+
   // ---- the loop -------------------------------------------------------------
 
   private onTick(): void {
+    // A removed follower must not campaign (it would only be refused); a
+    // removed leader keeps ticking until it has handed leadership over.
+    if (this.removedReason !== undefined && !this.isLeader()) return;
     this.raw.tick();
     if (this.condWaiters.length > 0) this.checkConditions();
     this.checkDiskStall();
@@ -532,19 +634,38 @@ export class RaftNode implements TransportHandler {
    */
   private fail(err: unknown): void {
     if (this.stopped) return;
-    this.log.fatal({ err }, 'raft storage failed; stopping this node');
+    const halted = err instanceof ApplyHaltError;
+    this.log.fatal(
+      halted ? { err: (err as Error).message } : { err },
+      halted
+        ? 'cannot apply the log on this node; stopping it'
+        : 'raft storage failed; stopping this node',
+    );
     this.stopped = true;
+    this.failure = err instanceof Error ? err : new Error(String(err));
     this.cancelTicker();
     this.kick();
+    for (const w of this.condWaiters.splice(0)) w.reject(this.failure);
+    for (const fn of this.failureListeners.splice(0)) fn(this.failure);
   }
 
   private async applySnapshot(snap: Snapshot): Promise<void> {
-    const { peers, app } = decodeSnapshotData(snap.data);
+    const { peers, app, removed } = decodeSnapshotData(snap.data);
     await this.opts.stateMachine.restore(app);
     this.applied = snapIndex(snap);
     this.snapshotIndex = this.applied;
     this.confState = snap.metadata?.confState ?? emptyConfState();
     this.setPeers(peers);
+    for (const id of removed) this.removed.add(id);
+    if (this.removed.has(this.id))
+      this.markRemoved(`the snapshot at index ${this.applied} records its removal`);
+  }
+
+  private markRemoved(reason: string): void {
+    if (this.removedReason !== undefined) return;
+    this.removedReason = reason;
+    this.log.error({ reason }, 'this member was removed from the cluster');
+    for (const fn of this.removedListeners.splice(0)) fn(reason);
   }
 
   private applyEntry(e: Entry): void {
@@ -561,6 +682,11 @@ export class RaftNode implements TransportHandler {
     try {
       result = this.opts.stateMachine.apply(payload, e.index, e.term);
     } catch (err) {
+      // Not applied here alone: stop (run() fails the node) rather than skip.
+      if (err instanceof ApplyHaltError) {
+        this.applied = e.index - 1;
+        throw err;
+      }
       failure = err as Error;
     }
     if (data.readUInt32BE(1) !== this.id || data.readUInt32BE(5) !== this.incarnation) return;
@@ -575,6 +701,7 @@ export class RaftNode implements TransportHandler {
 
   private applyConfChange(e: Entry): void {
     const cc = decodeConfChange(e.data);
+    const before = membersOf(this.confState);
     try {
       this.confState = this.raw.applyConfChange(cc);
     } catch (err) {
@@ -591,12 +718,8 @@ export class RaftNode implements TransportHandler {
     } catch {
       this.log.warn({ index: e.index }, 'conf change context is not an address map');
     }
-    const members = new Set([
-      ...this.confState.voters,
-      ...this.confState.learners,
-      ...this.confState.votersOutgoing,
-      ...this.confState.learnersNext,
-    ]);
+    const members = membersOf(this.confState);
+    for (const id of before) if (!members.has(id)) this.removed.add(id);
     const next: Record<number, string> = {};
     for (const id of members) {
       const addr = addrs[id] ?? this.peers[id];
@@ -604,6 +727,8 @@ export class RaftNode implements TransportHandler {
     }
     this.setPeers(next);
     this.log.info({ index: e.index, confState: this.confState }, 'membership changed');
+    if (before.has(this.id) && !members.has(this.id))
+      this.markRemoved(`it applied its own removal at index ${e.index}`);
   }
 
   private setPeers(next: Record<number, string>): void {
@@ -629,6 +754,7 @@ export class RaftNode implements TransportHandler {
     const index = this.applied;
     const confState = this.confState; // replaced on change, never mutated
     const peers = { ...this.peers };
+    const removed = [...this.removed];
     const state = this.opts.stateMachine.snapshot();
     this.snapshotIndex = index;
     const started = this.clock.now();
@@ -637,7 +763,11 @@ export class RaftNode implements TransportHandler {
       if (this.stopped) return undefined;
       // A snapshot from the leader may have overtaken this one meanwhile.
       if (snapIndex(this.storage.snapshot()) >= index) return undefined;
-      const snap = this.storage.createSnapshot(index, confState, encodeSnapshotData(peers, app));
+      const snap = this.storage.createSnapshot(
+        index,
+        confState,
+        encodeSnapshotData(peers, app, removed),
+      );
       const compactTo = index - (this.opts.keepEntries ?? 5_000);
       if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
       return snap;
@@ -808,9 +938,25 @@ export class RaftNode implements TransportHandler {
   }
 }
 
-/** Snapshot data = u32 length | JSON address book | application bytes. */
-export function encodeSnapshotData(peers: Record<number, string>, app: Uint8Array): Buffer {
-  const p = Buffer.from(JSON.stringify(peers));
+function membersOf(cs: ConfState): Set<number> {
+  return new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
+}
+
+/**
+ * Snapshot data = u32 length | JSON | application bytes. The JSON is the
+ * address book `{"1":"host:port",...}`, or, once a member was removed,
+ * `{"peers":{...},"removed":[ids]}` (older snapshots have the first form).
+ */
+export function encodeSnapshotData(
+  peers: Record<number, string>,
+  app: Uint8Array,
+  removed: number[] = [],
+): Buffer {
+  const p = Buffer.from(
+    JSON.stringify(
+      removed.length > 0 ? { peers, removed: [...removed].sort((a, b) => a - b) } : peers,
+    ),
+  );
   const out = Buffer.allocUnsafe(4 + p.length + app.length);
   out.writeUInt32BE(p.length, 0);
   p.copy(out, 4);
@@ -820,9 +966,10 @@ export function encodeSnapshotData(peers: Record<number, string>, app: Uint8Arra
 
 export function decodeSnapshotData(data: Uint8Array): {
   peers: Record<number, string>;
+  removed: number[];
   app: Uint8Array;
 } {
-  if (data.length === 0) return { peers: {}, app: new Uint8Array() };
+  if (data.length === 0) return { peers: {}, removed: [], app: new Uint8Array() };
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const n = b.readUInt32BE(0);
   if (4 + n > b.length)
@@ -830,8 +977,13 @@ export function decodeSnapshotData(data: Uint8Array): {
       'CORRUPT',
       `snapshot data: address book of ${n} bytes overruns ${b.length}`,
     );
-  return {
-    peers: JSON.parse(b.subarray(4, 4 + n).toString()) as Record<number, string>,
-    app: b.subarray(4 + n),
-  };
+  const book = JSON.parse(b.subarray(4, 4 + n).toString()) as Record<string, unknown>;
+  const app = b.subarray(4 + n);
+  if (Array.isArray(book.removed) && typeof book.peers === 'object' && book.peers !== null)
+    return {
+      peers: book.peers as Record<number, string>,
+      removed: book.removed as number[],
+      app,
+    };
+  return { peers: book as Record<number, string>, removed: [], app };
 }

@@ -12,7 +12,7 @@ import {
   SnapshotResumeRequest,
 } from '../gen/raft';
 import { InboundTransfer, SnapshotInbox, SnapshotTransferError } from './snapshot-inbox';
-import type { TransportHandler } from './transport';
+import { REMOVED_DETAILS, TransportHandler } from './transport';
 import type { TransportStats } from './transport-stats';
 
 export interface TransportServiceOptions {
@@ -61,9 +61,19 @@ export class TransportService {
     // Headers go out before any batch arrives: they tell the sender the
     // stream is up, which resets its reconnect backoff.
     call.sendMetadata(new grpc.Metadata());
+    let refused = false;
     call.on('data', (batch: MessageBatch) => {
-      if (this.closed) return;
+      if (this.closed || refused) return;
       this.opts.stats.batchesReceived++;
+      const from = batch.messages[0]?.from;
+      if (from !== undefined && this.opts.handler.isRemoved?.(from)) {
+        // Tell a removed member so, rather than dropping its messages in
+        // silence: it stops instead of campaigning forever.
+        refused = true;
+        log.warn({ peer: from }, 'refused the raft stream of a removed member');
+        finish({ code: grpc.status.FAILED_PRECONDITION, details: REMOVED_DETAILS });
+        return;
+      }
       for (const m of batch.messages) this.deliver(m, log);
     });
     call.on('end', () => finish(null, {}));

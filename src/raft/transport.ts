@@ -24,4 +24,14 @@ export interface TransportHandler {
   reportUnreachable(id: number): void;
   /** A snapshot transfer to a peer finished (ok) or failed. */
   reportSnapshot(id: number, ok: boolean): void;
+  /** Whether `id` was removed from the group: its streams are refused with REMOVED_DETAILS. */
+  isRemoved?(id: number): boolean;
+  /** Peer `by` refused this node's messages because this node was removed from the group. */
+  reportRemoved?(by: number): void;
 }
+
+/**
+ * The status details a member answers a removed member's stream with
+ * (FAILED_PRECONDITION), so that the removed one learns it and stops.
+ */
+export const REMOVED_DETAILS = 'raft: the sender was removed from the cluster';

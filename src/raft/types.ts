@@ -182,3 +182,17 @@ export class RaftError extends Error {
     this.name = 'RaftError';
   }
 }
+
+/**
+ * Thrown by a state machine that cannot apply an entry or a snapshot on
+ * this replica alone (it lacks the key to read it, say). Other failures of
+ * apply are the same on every replica, so the entry is skipped everywhere;
+ * skipping this one would leave this replica's state unlike the others',
+ * so the node stops instead.
+ */
+export class ApplyHaltError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApplyHaltError';
+  }
+}

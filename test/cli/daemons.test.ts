@@ -47,6 +47,7 @@ describe('daemons that cannot start say why and exit', function () {
       `127.0.0.1:${port}`,
       '--data-dir',
       join(dir, 'm1'),
+      '--insecure',
     ]);
     assert.equal(r.code, 1);
     assert.match(
@@ -58,7 +59,10 @@ describe('daemons that cannot start say why and exit', function () {
   it('a master reads its settings from --config FILE (not the CLI client config)', async () => {
     const file = join(dir, 'master.yaml');
     // The same taken address, from the file: the error proves the file was read.
-    writeFileSync(file, `id: 1\nlisten: 127.0.0.1:${port}\ndataDir: ${join(dir, 'm2')}\n`);
+    writeFileSync(
+      file,
+      `id: 1\nlisten: 127.0.0.1:${port}\ndataDir: ${join(dir, 'm2')}\ninsecure: true\n`,
+    );
     const r = await baton(['master', '--config', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
@@ -75,6 +79,7 @@ describe('daemons that cannot start say why and exit', function () {
       join(dir, 'm2'),
       '--cluster-cidr',
       '10.244.1.0/16',
+      '--insecure',
     ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /setting "cluster-cidr": "10\.244\.1\.0\/16" has host bits set/);
@@ -93,6 +98,7 @@ describe('daemons that cannot start say why and exit', function () {
       join(dir, 'n1'),
       '--listen',
       `127.0.0.1:${port}`,
+      '--insecure',
     ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));

@@ -1,6 +1,15 @@
 /** The pure parts of the newcomer's verbs: argument parsing, sorting, watch rows, completion, `up`'s plan. */
+import { parse as parseYaml } from 'yaml';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+  existsSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiObject } from '../../src/api/types';
@@ -183,7 +192,8 @@ describe('cli verb helpers', () => {
         writeFileSync(file, 'server: [10.0.0.1:7001]\n');
         assert.deepEqual(writeClientConfig(file, ['127.0.0.1:7001'], '/x'), { replaced: true });
         assert.equal(readFileSync(`${file}.bak`, 'utf8'), 'server: [10.0.0.1:7001]\n');
-        assert.match(readFileSync(file, 'utf8'), /^server: \[127\.0\.0\.1:7001\]$/m);
+        assert.deepEqual(parseYaml(readFileSync(file, 'utf8')), { server: ['127.0.0.1:7001'] });
+        assert.equal(statSync(file).mode & 0o777, 0o600);
         assert.ok(clientConfigFor(file, '/x'));
         assert.ok(!clientConfigFor(file, '/y'));
         // Its own config is replaced without a backup.

@@ -13,7 +13,7 @@ describe('typed gRPC over the generated code', () => {
       version: (
         _call: grpc.ServerUnaryCall<unknown, VersionResponse>,
         cb: grpc.sendUnaryData<VersionResponse>,
-      ) => cb(null, { version: '1.2.3', nodeName: 'master-1' }),
+      ) => cb(null, { version: '1.2.3', nodeName: 'master-1', features: [] }),
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
@@ -32,7 +32,7 @@ describe('typed gRPC over the generated code', () => {
     const res = await new Promise<VersionResponse>((resolve, reject) =>
       client.version({}, (err, r) => (err ? reject(err) : resolve(r))),
     );
-    assert.deepEqual(res, { version: '1.2.3', nodeName: 'master-1' });
+    assert.deepEqual(res, { version: '1.2.3', nodeName: 'master-1', features: [] });
   });
 
   it('round-trips a raft message with nested entries and bytes through the wire format', () => {

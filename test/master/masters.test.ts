@@ -2,7 +2,14 @@ import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { ApiObject } from '../../src/api/types';
 import { BatonClient, ClientError } from '../../src/client/cluster-client';
-import { EventType, WatchEvent } from '../../src/gen/api';
+import { IDEMPOTENCY_KEY } from '../../src/api/idempotency';
+import {
+  ClusterClient,
+  DeleteResponse,
+  EventType,
+  WatchEvent,
+  WriteResponse,
+} from '../../src/gen/api';
 import { MasterCluster } from '../support/master-cluster';
 import { until } from '../support/until';
 
@@ -37,6 +44,20 @@ async function rejects(p: Promise<unknown>, code: grpc.status, message: RegExp):
   });
 }
 
+/** One call to one master with an idempotency key, as any gRPC client would send it (no retries). */
+function keyedCall<Res>(address: string, method: string, req: object, key: string): Promise<Res> {
+  const raw = new ClusterClient(address, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set(IDEMPOTENCY_KEY, key);
+  const methods = raw as unknown as Record<
+    string,
+    (r: object, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, res: Res) => void) => void
+  >;
+  return new Promise<Res>((resolve, reject) =>
+    methods[method].call(raw, req, md, (e, res) => (e ? reject(e) : resolve(res))),
+  ).finally(() => raw.close());
+}
+
 // Both ways of admitting writes: forwarded to the leader's API, or admitted
 // where they arrive with Raft forwarding the proposal.
 for (const admission of ['leader', 'local'])
@@ -53,6 +74,12 @@ for (const admission of ['leader', 'local'])
     after(async () => {
       client?.close();
       await c?.stop();
+    });
+    // A failure here once left two masters without a leader for a minute (CI, not reproduced):
+    // what each master logged says why the next time.
+    afterEach(function () {
+      if (this.currentTest?.state !== 'failed') return;
+      for (const [id, text] of c?.logs ?? []) process.stderr.write(`--- master ${id}\n${text}\n`);
     });
 
     it('applies a Deployment through any master and reads it back from every master', async () => {
@@ -138,6 +165,60 @@ for (const admission of ['leader', 'local'])
       assert.deepEqual(parse((await client.get('cm', 'default', 'cfg')).objectJson).data, {
         v: 'two',
       });
+    });
+
+    it('applies a write retried with its idempotency key once, through any master', async () => {
+      const [a, b] = c.servers();
+      // The leader turns keyed writes on once every master says it has them (log features).
+      await until('keyed writes on', async () => {
+        const key = `probe-${admission}-${Date.now()}`;
+        const probe = { objectJson: JSON.stringify(configMap('probe', key)), dryRun: false };
+        const first = await keyedCall<WriteResponse>(a, 'apply', probe, key);
+        await client.apply(JSON.stringify(configMap('probe', 'other')));
+        return (await keyedCall<WriteResponse>(b, 'apply', probe, key)).revision === first.revision;
+      });
+      const write = { objectJson: JSON.stringify(configMap('retried', 'one')), dryRun: false };
+      const first = await keyedCall<WriteResponse>(a, 'apply', write, `k1-${admission}`);
+      // Someone else's newer write, then the first one again (as if its answer had been lost).
+      await client.apply(JSON.stringify(configMap('retried', 'two')));
+      const again = await keyedCall<WriteResponse>(b, 'apply', write, `k1-${admission}`);
+      assert.equal(again.revision, first.revision);
+      assert.deepEqual(parse((await client.get('cm', 'default', 'retried')).objectJson).data, {
+        v: 'two',
+      });
+      // A create retried is not "already exists"; a delete retried is not "not found".
+      const create = { objectJson: JSON.stringify(configMap('made-once', 'x')), dryRun: false };
+      const made = await keyedCall<WriteResponse>(a, 'create', create, `k2-${admission}`);
+      const remade = await keyedCall<WriteResponse>(b, 'create', create, `k2-${admission}`);
+      assert.equal(remade.created, true);
+      assert.equal(remade.revision, made.revision);
+      const del = {
+        kind: 'ConfigMap',
+        namespace: 'default',
+        name: 'made-once',
+        uid: '',
+        resourceVersion: '',
+        propagation: 0,
+        dryRun: false,
+      };
+      const gone = await keyedCall<DeleteResponse>(b, 'delete', del, `k3-${admission}`);
+      const goneAgain = await keyedCall<DeleteResponse>(a, 'delete', del, `k3-${admission}`);
+      assert.equal(goneAgain.revision, gone.revision);
+      assert.equal(parse(goneAgain.objectJson).metadata.name, 'made-once');
+      // Another key is another write.
+      await assert.rejects(
+        keyedCall(a, 'delete', del, `k4-${admission}`),
+        (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND,
+      );
+      // A malformed key is refused, naming it, and nothing is written.
+      const bad = { objectJson: JSON.stringify(configMap('bad-key', 'x')), dryRun: false };
+      await assert.rejects(
+        keyedCall(b, 'create', bad, 'not a key'),
+        (e: grpc.ServiceError) =>
+          e.code === grpc.status.INVALID_ARGUMENT &&
+          /metadata idempotency-key: must be/.test(e.details),
+      );
+      await rejects(client.get('cm', 'default', 'bad-key'), grpc.status.NOT_FOUND, /not found/);
     });
 
     it('watches from a revision: exactly the later changes, in order', async () => {
@@ -261,7 +342,14 @@ for (const admission of ['leader', 'local'])
     });
 
     it('reports cluster status: three healthy voters, one leader', async () => {
-      await new Promise((r) => setTimeout(r, 500));
+      // The previous case restarted a killed master: wait until the leader hears from it again
+      // (a fixed half second failed in CI), then check the whole status.
+      await until('three healthy voters and a leader', async () => {
+        const st = await client.status();
+        return (
+          st.members.filter((m) => m.leader).length === 1 && st.members.every((m) => m.healthy)
+        );
+      });
       const s = await client.status();
       assert.equal(s.members.length, 3);
       assert.equal(s.members.filter((m) => m.leader).length, 1);

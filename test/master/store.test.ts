@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ApiObject } from '../../src/api/types';
 import { ClusterStore } from '../../src/master/store/cluster-store';
+import { carriesSealedKind } from '../../src/master/store/command-codec';
 import { Command, CommandResult } from '../../src/master/store/commands';
+import { RequestLog } from '../../src/master/store/request-log';
 import { TooOldError } from '../../src/master/store/watch-hub';
 
 const ns = (name: string): ApiObject => ({
@@ -383,6 +385,10 @@ describe('master store: determinism (property)', () => {
             fc
               .array(arbCommand, { maxLength: 3 })
               .map((cs) => ({ op: 'batch', commands: cs }) as Command),
+            // Keyed writes, some keys retried: the request log is replicated state too.
+            fc
+              .record({ c: arbCommand, key: fc.constantFrom('k1', 'k2', 'k3'), t: fc.nat(5) })
+              .map(({ c, key, t }) => ({ op: 'once', key, at: t * 1000, command: c }) as Command),
           ),
           { maxLength: 40 },
         ),
@@ -477,6 +483,142 @@ describe('store: commands of the leader loops', () => {
       store.list({ kind: 'Pod' }).map((s) => (s.object.spec as { nodeName: string }).nodeName),
       ['n1'],
     );
+  });
+});
+
+describe('store: keyed writes (a retried write is applied once)', () => {
+  const keyed = (key: string, command: Command, at = 1000): Command => ({
+    op: 'once',
+    key,
+    at,
+    command,
+  });
+  const ok = (r: CommandResult) => {
+    assert.ok(r.ok, !r.ok ? r.message : '');
+    return r;
+  };
+
+  it('applies a key once: its retry after a later write changes nothing and answers with the original', () => {
+    const store = new ClusterStore();
+    const first = keyed('-/w1', { op: 'create', object: cm('a', { v: '1' }) });
+    const [r1] = run(store, [first]);
+    // Another client's write, then the first write again (its answer was lost and it was retried).
+    run(store, [
+      { op: 'update', object: cm('a', { v: '2' }), uid: 'uid-cm-default-a' },
+      keyed('-/w1', { op: 'update', object: cm('a', { v: '1' }), uid: 'uid-cm-default-a' }),
+    ]);
+    const again = ok(run(store, [first])[0]);
+    assert.equal(again.duplicateOf, 1);
+    assert.equal(again.object, ok(r1).object);
+    const a = store.get('ConfigMap', 'default', 'a')!;
+    assert.deepEqual(a.object.data, { v: '2' });
+    assert.equal(a.revision, 2);
+  });
+
+  it('does not remember a write that failed: its retry is applied', () => {
+    const store = new ClusterStore();
+    const update = keyed('-/w', {
+      op: 'update',
+      object: cm('a', { v: '2' }),
+      uid: 'uid-cm-default-a',
+    });
+    const [failed] = run(store, [update]);
+    assert.equal(!failed.ok && failed.code, 'NOT_FOUND');
+    run(store, [{ op: 'create', object: cm('a', { v: '1' }) }]);
+    const [retried] = run(store, [update]);
+    assert.equal(ok(retried).duplicateOf, undefined);
+    assert.deepEqual(store.get('ConfigMap', 'default', 'a')!.object.data, { v: '2' });
+  });
+
+  it('keys are scoped as given: the same client key of two callers are two writes', () => {
+    const store = new ClusterStore();
+    run(store, [
+      keyed('admin:alice/k', { op: 'create', object: cm('a') }),
+      keyed('admin:bob/k', { op: 'create', object: cm('b') }),
+    ]);
+    assert.ok(store.get('ConfigMap', 'default', 'b'));
+  });
+
+  it('forgets keys by age (the leaders clocks in the log) and by count, alike on every replica', () => {
+    const replicas = [
+      new ClusterStore({ requests: new RequestLog(60_000, 3, 0) }),
+      new ClusterStore({ requests: new RequestLog(60_000, 3, 0) }),
+    ];
+    const cmds: Command[] = [
+      keyed('-/old', { op: 'create', object: cm('old') }, 0),
+      keyed('-/mid', { op: 'create', object: cm('mid') }, 30_000),
+      // 61 s after "old": it is forgotten, "mid" is not.
+      keyed('-/new', { op: 'create', object: cm('new') }, 61_000),
+    ];
+    for (const store of replicas) {
+      run(store, cmds);
+      assert.equal(store.requests.lookup('-/old'), undefined);
+      assert.equal(store.requests.lookup('-/mid')?.index, 2);
+      run(
+        store,
+        ['x', 'y', 'z'].map((n) => keyed(`-/${n}`, { op: 'create', object: cm(n) }, 62_000)),
+      );
+      // Three at most: the oldest went first.
+      assert.deepEqual(
+        store.requests.entries().map(([k]) => k),
+        ['-/x', '-/y', '-/z'],
+      );
+      // A leader whose clock ran a day ahead makes the log forget early, once; the next
+      // leader's keys, by a right clock, are remembered again.
+      run(store, [keyed('-/ahead', { op: 'create', object: cm('ahead') }, 86_400_000)]);
+      assert.deepEqual(
+        store.requests.entries().map(([k]) => k),
+        ['-/ahead'],
+      );
+      run(store, [keyed('-/back', { op: 'create', object: cm('back') }, 63_000)]);
+      assert.ok(store.requests.lookup('-/back'));
+    }
+    assert.ok(Buffer.from(replicas[0].snapshot()).equals(Buffer.from(replicas[1].snapshot())));
+    // With a floor, the latest keys outlive any clock: here the latest two.
+    const floored = new ClusterStore({ requests: new RequestLog(60_000, 100, 2) });
+    run(
+      floored,
+      ['p', 'q', 'r'].map((n) => keyed(`-/${n}`, { op: 'create', object: cm(n) }, 1000)),
+    );
+    run(floored, [keyed('-/skewed', { op: 'create', object: cm('skewed') }, 86_400_000)]);
+    assert.deepEqual(
+      floored.requests.entries().map(([k]) => k),
+      ['-/r', '-/skewed'],
+    );
+  });
+
+  it('travels in snapshots: a master restored from one still refuses to apply a key twice', async () => {
+    const store = new ClusterStore();
+    const write = keyed('-/w1', { op: 'create', object: cm('a', { v: '1' }) });
+    run(store, [
+      write,
+      {
+        op: 'delete',
+        kind: 'ConfigMap',
+        namespace: 'default',
+        name: 'a',
+        propagation: 'Background',
+      },
+    ]);
+    for (const snap of [store.snapshot(), await store.capture()]) {
+      const restored = new ClusterStore();
+      restored.restore(snap);
+      assert.equal(restored.requests.lookup('-/w1')?.index, 1);
+      const [again] = run(restored, [write]);
+      assert.equal(ok(again).duplicateOf, 1);
+      assert.equal(restored.get('ConfigMap', 'default', 'a'), undefined);
+    }
+    // A snapshot written before keyed writes existed has no request log.
+    const old = new ClusterStore();
+    old.restore(Buffer.from('{"revision":7,"objects":[]}'));
+    assert.equal(old.requests.size, 0);
+    assert.equal(old.revision, 7);
+  });
+
+  it('a keyed write of a Secret is sealed at rest like any other', () => {
+    const secret: ApiObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } };
+    assert.ok(carriesSealedKind(keyed('-/s', { op: 'create', object: secret })));
+    assert.ok(!carriesSealedKind(keyed('-/c', { op: 'create', object: cm('c') })));
   });
 });
 

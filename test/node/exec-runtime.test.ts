@@ -306,6 +306,17 @@ describe('exec runtime: pods as host processes', function () {
       await assert.rejects(rt.inspect('../etc'), /no such container/);
     });
 
+    it('two removals of one container at once (two daemons on one state dir) both succeed', async () => {
+      // Seen in CI: a test's cleanup removed a container while the node's own removal of it
+      // was recording its end, whose directory had just gone.
+      for (let i = 0; i < 5; i++) {
+        const id = await start(`twice${i}`, ['sleep', '30']);
+        const other = new ExecRuntime('node-1', stateDir);
+        await Promise.all([rt.remove(id, 0), other.remove(id, 0)]);
+        assert.equal(existsSync(path.join(stateDir, id)), false);
+      }
+    });
+
     it('remove kills and forgets; the pod leaves no directory behind', async () => {
       const id = await start('removed', ['sleep', '30']);
       const pid = pidOf(id);

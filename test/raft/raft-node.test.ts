@@ -6,7 +6,12 @@ import * as grpc from '@grpc/grpc-js';
 import { DurableStore } from '../../src/raft/durable-store';
 import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../../src/raft/grpc-transport';
 import { LevelDbStore } from '../../src/raft/leveldb-store';
-import { RaftNode, RaftNodeOptions } from '../../src/raft/raft-node';
+import {
+  decodeSnapshotData,
+  encodeSnapshotData,
+  RaftNode,
+  RaftNodeOptions,
+} from '../../src/raft/raft-node';
 import { ConfChangeType, RaftError, StateType } from '../../src/raft/types';
 import { freePort } from '../support/raft-kv/processes';
 import { encodePut, KvStateMachine } from '../support/raft-kv/state-machine';
@@ -89,6 +94,17 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** `s` with its writes of entries replaced (a disk that stalls or fills up); the rest passes through. */
+function withSave(s: DurableStore, save: DurableStore['save']): DurableStore {
+  return {
+    load: () => s.load(),
+    save,
+    saveSnapshot: (snap) => s.saveSnapshot(snap),
+    compact: (i) => s.compact(i),
+    close: () => s.close(),
+  };
 }
 
 function leaderOf(members: Member[]): Member | undefined {
@@ -192,16 +208,11 @@ describe('raft: RaftNode over real gRPC and LevelDB', function () {
 
   it('steps a leader down when its disk stalls, and the others carry on', async () => {
     let stall = false;
-    const stallable = (s: DurableStore): DurableStore => ({
-      load: () => s.load(),
-      save: async (hs, ents, sync) => {
+    const stallable = (s: DurableStore) =>
+      withSave(s, async (hs, ents, sync) => {
         while (stall) await new Promise((r) => setTimeout(r, 20));
         return s.save(hs, ents, sync);
-      },
-      saveSnapshot: (snap) => s.saveSnapshot(snap),
-      compact: (i) => s.compact(i),
-      close: () => s.close(),
-    });
+      });
     const base = mkdtempSync(join(tmpdir(), 'baton-raftnode-'));
     dirs.push(base);
     const peers: Record<number, string> = {};
@@ -228,6 +239,42 @@ describe('raft: RaftNode over real gRPC and LevelDB', function () {
     await pending;
   });
 
+  it('stops a member whose disk is full and tells its owner why, while the others carry on', async () => {
+    // Every member's store can be filled; the test fills a follower's, so the writes that follow
+    // have a leader that can still persist them.
+    const full = new Set<number>();
+    const fillable = (id: number) => (s: DurableStore) =>
+      withSave(s, async (hs, ents, sync) => {
+        if (full.has(id))
+          throw Object.assign(new Error('IO error: 000003.log: No space left on device'), {
+            code: 'LEVEL_IO_ERROR',
+          });
+        return s.save(hs, ents, sync);
+      });
+    const base = mkdtempSync(join(tmpdir(), 'baton-raftnode-'));
+    dirs.push(base);
+    const peers: Record<number, string> = {};
+    for (let id = 1; id <= 3; id++) peers[id] = `127.0.0.1:${await freePort()}`;
+    const members = await Promise.all(
+      [1, 2, 3].map((id) =>
+        startMember(id, peers, join(base, `n${id}`), {
+          bootstrap: [1, 2, 3],
+          wrapStore: fillable(id),
+        }),
+      ),
+    );
+    running.push(...members);
+    await until('a leader', () => leaderOf(members) !== undefined);
+    const leader = leaderOf(members)!;
+    const victim = members.find((m) => m !== leader)!;
+    const failed = new Promise<Error>((resolve) => victim.node.onFailure(resolve));
+    full.add(victim.id);
+    await put(leader, 'a', '1');
+    const err = await failed;
+    assert.match(err.message, /No space left on device/);
+    await put(leaderOf(members)!, 'b', '2');
+  });
+
   it('refuses to start on a corrupted snapshot file, saying which file', async () => {
     const { members, peers, base } = await startCluster(3, { snapshotEntries: 10 });
     const leader = leaderOf(members)!;
@@ -250,5 +297,23 @@ describe('raft: RaftNode over real gRPC and LevelDB', function () {
       startMember(1, peers, join(base, 'n1')),
       (e: Error) => e instanceof RaftError && e.code === 'CORRUPT' && e.message.includes(newest),
     );
+  });
+});
+
+describe('raft: snapshot data (address book, removed members, application bytes)', () => {
+  it('round-trips removed ids, and reads snapshots written before they existed', () => {
+    const app = Buffer.from('state');
+    const peers = { 1: 'a:1', 2: 'b:2' };
+    const withRemoved = decodeSnapshotData(encodeSnapshotData(peers, app, [4, 3]));
+    assert.deepEqual(withRemoved.peers, peers);
+    assert.deepEqual(withRemoved.removed, [3, 4]);
+    assert.equal(Buffer.from(withRemoved.app).toString(), 'state');
+    // The old layout: the address book alone (what encodeSnapshotData writes with no removals).
+    const old = Buffer.concat([Buffer.alloc(4), Buffer.from(JSON.stringify(peers)), app]);
+    old.writeUInt32BE(old.length - 4 - app.length, 0);
+    const decoded = decodeSnapshotData(old);
+    assert.deepEqual(decoded.peers, peers);
+    assert.deepEqual(decoded.removed, []);
+    assert.deepEqual(decodeSnapshotData(encodeSnapshotData(peers, app)), decoded);
   });
 });

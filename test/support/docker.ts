@@ -1,27 +1,6 @@
-import Docker from 'dockerode';
+import { dockerUnavailableReason } from '../../deploy/vmlab/images';
 
-export const TEST_IMAGE = 'baton/busybox:latest';
-export const PAUSE_IMAGE = 'baton/pause:latest';
-
-/**
- * Why Docker-backed tests cannot run here, or null when they can: a daemon
- * must answer and the locally built test images must exist.
- */
-export async function dockerUnavailableReason(docker = new Docker()): Promise<string | null> {
-  try {
-    await docker.ping();
-  } catch (err) {
-    return `no Docker daemon answers (${(err as Error).message.split('\n')[0]})`;
-  }
-  for (const image of [TEST_IMAGE, PAUSE_IMAGE]) {
-    try {
-      await docker.getImage(image).inspect();
-    } catch {
-      return `test image ${image} is missing (run "npm run images")`;
-    }
-  }
-  return null;
-}
+export { dockerUnavailableReason, PAUSE_IMAGE, TEST_IMAGE } from '../../deploy/vmlab/images';
 
 /** In a mocha `before`: marks the suite pending, saying why, when Docker is not usable. */
 export async function requireDocker(ctx: Mocha.Context): Promise<void> {

@@ -16,6 +16,10 @@ export class MasterCluster {
   readonly procs = new Map<number, ChildProcess>();
   readonly addresses: Record<number, string> = {};
   readonly logs = new Map<number, string>();
+  /** Everything each master wrote to stdout and stderr, when `transcripts` is set. */
+  readonly transcripts = new Map<number, string>();
+  /** Keep whole transcripts (a test that reads every log line), not just the last 8000 characters. */
+  keepTranscripts = false;
   readonly dir = mkdtempSync(join(tmpdir(), 'baton-masters-'));
 
   /** `host`: the address to listen on (loopback unless machines in a lab must reach them). */
@@ -23,8 +27,10 @@ export class MasterCluster {
     size = 3,
     extraArgs: string[] = [],
     host = '127.0.0.1',
+    opts: { keepTranscripts?: boolean } = {},
   ): Promise<MasterCluster> {
     const c = new MasterCluster(extraArgs, host);
+    c.keepTranscripts = opts.keepTranscripts ?? false;
     for (let id = 1; id <= size; id++) c.addresses[id] = `${host}:${await freePort()}`;
     await Promise.all(c.ids().map((id) => c.startMaster(id)));
     return c;
@@ -43,7 +49,8 @@ export class MasterCluster {
     return this.ids().map((id) => this.addresses[id]);
   }
 
-  async startMaster(id: number, joinVia?: string): Promise<void> {
+  /** `args`: flags for this start only (after the cluster's, so they win). */
+  async startMaster(id: number, joinVia?: string, args: string[] = []): Promise<void> {
     if (!this.addresses[id]) this.addresses[id] = `${this.host}:${await freePort()}`;
     const founders = Object.entries(this.addresses)
       .filter(([i]) => Number(i) <= 3 || Number(i) === id)
@@ -63,14 +70,23 @@ export class MasterCluster {
       '--log-level',
       process.env.BATON_TEST_LOG_LEVEL ?? 'warn',
       ...(joinVia ? ['--join', joinVia] : ['--peers', founders]),
+      // Plaintext: these clusters test behaviour, not security (test/ca/ does that).
+      '--insecure',
       ...this.extraArgs,
+      ...args,
     ];
     const p = spawn(process.execPath, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BATON_LOG_PRETTY: '0' },
     });
     this.procs.set(id, p);
+    const record = (d: Buffer) => {
+      if (this.keepTranscripts)
+        this.transcripts.set(id, (this.transcripts.get(id) ?? '') + d.toString());
+    };
+    p.stdout!.on('data', record);
     p.stderr!.on('data', (d: Buffer) => {
+      record(d);
       this.logs.set(id, ((this.logs.get(id) ?? '') + d.toString()).slice(-8000));
       if (process.env.BATON_TEST_STDERR) process.stderr.write(`[master ${id}] ${d}`);
     });
@@ -91,6 +107,28 @@ export class MasterCluster {
       p.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`master ${id} exited with ${code}: ${this.logs.get(id) ?? ''}`));
+      });
+    });
+  }
+
+  /** Resolves with the exit code once master `id` has exited by itself (a removed master does). */
+  exited(id: number, timeoutMs = 20_000): Promise<number | null> {
+    const p = this.procs.get(id);
+    if (!p) return Promise.reject(new Error(`master ${id} is not running`));
+    if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `master ${id} did not exit within ${timeoutMs} ms: ${this.logs.get(id) ?? ''}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
       });
     });
   }

@@ -64,6 +64,8 @@ export class NodeDaemon {
       opts.logLevel ?? process.env.BATON_TEST_LOG_LEVEL ?? 'info',
       '--proxy-mode',
       opts.proxyMode ?? 'none',
+      // The masters of MasterCluster are plaintext (test/ca/ covers TLS).
+      '--insecure',
     ];
     this.proc = this.spawn();
   }

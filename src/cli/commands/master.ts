@@ -1,7 +1,9 @@
 import { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, daemonConfigFile, list, loadConfig, num } from '../../common/config';
+import { bool, ConfigError, daemonConfigFile, list, loadConfig, num } from '../../common/config';
 import { createLogger } from '../../common/log';
+import { CliError, ReportedError } from '../output';
 
 /** The masters' code, loaded when this command runs: every `baton` command (the node daemon too) reads this file. */
 function masterModules() {
@@ -10,9 +12,14 @@ function masterModules() {
     ...(require('../../master/master') as typeof import('../../master/master')),
     ...(require('../../master/controllers/node-ipam') as typeof import('../../master/controllers/node-ipam')),
     ...(require('../../master/service-alloc') as typeof import('../../master/service-alloc')),
+    ...(require('../../master/store/key-ring') as typeof import('../../master/store/key-ring')),
+    ...(require('../../raft/types') as typeof import('../../raft/types')),
   };
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
+
+/** The exit code of a master that learned it was removed from the cluster (not restarted by systemd). */
+export const EXIT_REMOVED = 3;
 
 export const masterConfigSchema = z.object({
   id: num().pipe(z.number().int().min(1, 'must be a positive integer')),
@@ -23,10 +30,16 @@ export const masterConfigSchema = z.object({
     .optional(),
   peers: list().default([]),
   dataDir: z.string().min(1),
+  secretsKeyFile: z.string().min(1).optional(),
   join: z
     .string()
     .regex(/^[^\s:]+:\d+$/, 'expected host:port')
     .optional(),
+  init: bool().default(false),
+  token: z.string().optional(),
+  insecure: bool().default(false),
+  pkiDir: z.string().optional(),
+  certTtl: z.string().default('90d'),
   logLevel: z.string().default('info'),
   tickMs: num().pipe(z.number().int().min(1)).default(50),
   // 1 s before a follower campaigns (etcd's default) while heartbeats stay at
@@ -80,8 +93,23 @@ export function masterCommand(): Command {
     )
     .option('--data-dir <dir>', 'where the Raft log and snapshots live')
     .option(
+      '--secrets-key-file <file>',
+      'keys that encrypt Secrets at rest, the same on every master (default: <data-dir>/pki/secrets.key, created if absent)',
+    )
+    .option(
       '--join <host:port>',
       'join an existing cluster through this master (with an empty data dir)',
+    )
+    .option(
+      '--init',
+      'start a new secure cluster: make its CA, print join tokens, write <data-dir>/admin.conf',
+    )
+    .option('--token <token>', 'a master join token (with --join, on the first start)')
+    .option('--insecure', 'plaintext and no authentication: throwaway test clusters only')
+    .option('--pki-dir <dir>', 'certificates and keys (default <data-dir>/pki)')
+    .option(
+      '--cert-ttl <duration>',
+      'lifetime of the certificates this master issues, renewed at 2/3 (default 90d)',
     )
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--tick-ms <ms>', 'Raft tick: a heartbeat every tick (default 50)')
@@ -119,8 +147,16 @@ export function masterCommand(): Command {
         file: daemonConfigFile(flags, cmd),
       });
       const peers = parsePeerList(cfg.peers);
-      const { CidrBlocks, DEFAULT_SERVICE_NETWORK, parsePortRange, ServiceAllocator, startMaster } =
-        masterModules();
+      const {
+        ApplyHaltError,
+        CidrBlocks,
+        DEFAULT_SERVICE_NETWORK,
+        KeyRingError,
+        masterKeyRing,
+        parsePortRange,
+        ServiceAllocator,
+        startMaster,
+      } = masterModules();
       try {
         new CidrBlocks(cfg.clusterCidr, cfg.nodeCidrMaskSize);
       } catch (err) {
@@ -152,7 +188,28 @@ export function masterCommand(): Command {
         component: 'master',
         master: cfg.id,
       });
-      const m = await startMaster({
+      const { prepareMasterSecurity } =
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        require('../master-security') as typeof import('../master-security');
+      const sec = await prepareMasterSecurity({ ...cfg, advertise: self }, log);
+      // Every master must hold the same key file: the first (--init) makes it,
+      // joining masters receive it, a plaintext test cluster seals nothing
+      // unless one is given to all its masters.
+      let secretKeys;
+      const keyFile = sec.secretsKeyFile;
+      if (sec.tls || cfg.secretsKeyFile) {
+        if (!existsSync(keyFile) && !sec.afterStart && !cfg.secretsKeyFile)
+          throw new ConfigError(
+            `setting "secrets-key-file": ${keyFile} is missing; every master needs the same file (copy it from another master, or join with a token, which brings it)`,
+          );
+        try {
+          secretKeys = masterKeyRing(cfg.dataDir, keyFile);
+        } catch (err) {
+          if (!(err instanceof KeyRingError)) throw err;
+          throw new ConfigError(`setting "secrets-key-file": ${err.message}`);
+        }
+      }
+      const started = startMaster({
         id: cfg.id,
         listen: cfg.listen,
         advertise: cfg.advertise,
@@ -161,6 +218,7 @@ export function masterCommand(): Command {
         bootstrap: !cfg.join,
         join: cfg.join,
         logger: log,
+        secretKeys,
         admission: cfg.admission,
         heartbeatPeriodMs: cfg.heartbeatPeriodMs,
         services,
@@ -175,19 +233,75 @@ export function masterCommand(): Command {
           electionTicks: cfg.electionTicks,
           snapshotEntries: cfg.snapshotEntries,
         },
+        security: sec.tls && {
+          tls: sec.tls,
+          pkiDir: sec.pkiDir,
+          secretsKeyFile: sec.secretsKeyFile,
+          certTtlMs: sec.certTtlMs,
+        },
+      });
+      const m = await started.catch((err: unknown) => {
+        // It cannot read its own log or snapshot: one line saying which key, not a stack.
+        throw err instanceof ApplyHaltError ? new CliError(err.message) : err;
+      });
+      m.node.onFailure((err) => {
+        // A log or snapshot this master cannot read (a Secret sealed with a
+        // key it lacks): serving on would serve a state unlike the others'.
+        if (!(err instanceof ApplyHaltError)) return;
+        process.stderr.write(`error: ${err.message}\n`);
+        process.exit(1);
       });
       process.stdout.write(
-        `baton master ${cfg.id} listening on ${cfg.listen.replace(/:\d+$/, '')}:${m.port}\n`,
+        `baton master ${cfg.id} listening on ${cfg.listen.replace(/:\d+$/, '')}:${m.port}${sec.tls ? ' (mutual TLS)' : ' (plaintext, --insecure)'}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const shutdown = (sig: string) => {
-          log.info({ signal: sig }, 'shutting down');
+      if (sec.afterStart)
+        sec.afterStart(self).catch((err: Error) => {
+          log.error({ err: err.message }, 'writing the admin config and join tokens failed');
+        });
+      const code = await new Promise<number>((resolve) => {
+        let stopping = false;
+        const shutdown = (why: Record<string, string>, exitCode: number) => {
+          if (stopping) return;
+          stopping = true;
+          log.info(why, 'shutting down');
           // Open peer streams can hold a graceful stop; do not hang on them.
-          setTimeout(() => process.exit(0), 3000).unref();
-          m.stop().then(resolve, resolve);
+          setTimeout(() => process.exit(exitCode), 3000).unref();
+          m.stop().then(
+            () => resolve(exitCode),
+            () => resolve(exitCode),
+          );
         };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
+        process.once('SIGTERM', () => shutdown({ signal: 'SIGTERM' }, 0));
+        process.once('SIGINT', () => shutdown({ signal: 'SIGINT' }, 0));
+        // A removed master stops for good: its data cannot serve any
+        // cluster again. It waits to have handed leadership over (and for
+        // the caller of RemoveMember to get its answer), then exits with
+        // EXIT_REMOVED, which the systemd unit does not restart.
+        m.node.onRemoved((reason) => {
+          process.stderr.write(
+            `baton master ${cfg.id}: removed from the cluster (${reason}); exiting. ` +
+              `This data directory (${cfg.dataDir}) cannot rejoin; to make this machine a master again, ` +
+              `empty it and start with --join and a new --id\n`,
+          );
+          const started = Date.now();
+          const wait = setInterval(() => {
+            if (m.node.isLeader() && Date.now() - started < 10_000) return;
+            clearInterval(wait);
+            setTimeout(() => shutdown({ reason: 'removed from the cluster' }, EXIT_REMOVED), 1000);
+          }, 100);
+        });
+        // A master whose disk fails (ENOSPC, EIO) can promise nothing: exit
+        // with the reason rather than linger as a member that never answers.
+        void m.failed.then((err) => {
+          if (err instanceof ApplyHaltError) return; // said above, with the key it lacks
+          process.stderr.write(
+            `baton master ${cfg.id}: stopping: cannot write its data directory ${cfg.dataDir}: ${err.message}\n`,
+          );
+          setTimeout(() => process.exit(1), 3000).unref();
+          m.stop().finally(() => process.exit(1));
+        });
       });
+      // Already said on stderr; main() turns this into the exit code.
+      if (code !== 0) throw new ReportedError('removed from the cluster', code);
     });
 }

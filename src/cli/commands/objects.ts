@@ -403,34 +403,3 @@ async function waitGone(
   }
   return 0;
 }
-
-export function clusterCommand(): Command {
-  const cluster = new Command('cluster').description('the masters: membership, leader, health');
-  cluster
-    .command('status')
-    .description("show the masters, the leader, the term and each member's health")
-    .option('-o, --output <format>', 'json for machine output')
-    .action(async (opts: { output?: string }, cmd: Command) => {
-      await withClient(cmd, async (client) => {
-        const s = await client.status();
-        if (opts.output === 'json') return out(JSON.stringify(s, null, 2));
-        out(
-          `leader: ${s.leader ? `master ${s.leader} (${s.leaderAddress})` : 'none'}   term: ${s.term}   commit: ${s.commitIndex}   objects: ${s.objects}`,
-        );
-        out(
-          renderTable(
-            ['ID', 'ADDRESS', 'ROLE', 'HEALTH', 'MATCH', 'REPLICATION'],
-            s.members.map((m) => [
-              String(m.id),
-              m.address,
-              m.leader ? 'leader' : m.voter ? 'follower' : 'learner',
-              !s.fromLeader ? 'unknown' : m.healthy ? 'healthy' : 'unreachable',
-              String(m.matchIndex),
-              m.replication.toLowerCase(),
-            ]),
-          ),
-        );
-      });
-    });
-  return cluster;
-}

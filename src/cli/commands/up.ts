@@ -21,6 +21,7 @@ import {
   writeClientConfig,
 } from '../local-cluster';
 import { renderTable } from '../printers';
+import { ensureLocalPki } from '../local-pki';
 import { err, out, ReportedError } from '../output';
 
 const defaultDir = () => process.env.BATON_CLUSTER_DIR ?? join(homedir(), '.baton', 'cluster');
@@ -89,6 +90,7 @@ export function upCommand(): Command {
           );
         } else {
           const bin = batonBin();
+          await ensureLocalPki(cluster.dir, state.processes);
           out(`Starting what stopped in ${cluster.dir}: ${stopped.map((p) => p.name).join(', ')}`);
           for (const p of stopped) cluster.start(p, bin);
           cluster.write(state);
@@ -106,6 +108,7 @@ export function upCommand(): Command {
           runtime,
           root: process.getuid?.() === 0,
         });
+        await ensureLocalPki(cluster.dir, state.processes);
         const bin = batonBin();
         for (const p of state.processes) cluster.start(p, bin);
         cluster.write(state);
@@ -117,7 +120,8 @@ export function upCommand(): Command {
         progress.done();
       }
       const masters = state.processes.filter((p) => p.role === 'master').map((p) => p.address);
-      const { replaced } = writeClientConfig(configFile, masters, cluster.dir);
+      const admin = await ensureLocalPki(cluster.dir, state.processes);
+      const { replaced } = writeClientConfig(configFile, masters, cluster.dir, admin);
       out(summary(cluster, state, configFile, replaced));
       if (opts.foreground) await followLogs(cluster, state, logStart);
     });
@@ -198,7 +202,7 @@ export function statusCommand(): Command {
         address: p.address,
         log: cluster.logFile(p.name),
       }));
-      const health = await clusterHealth(state);
+      const health = await clusterHealth(cluster, state);
       if (opts.output === 'json') {
         out(
           JSON.stringify(
@@ -227,12 +231,13 @@ export function statusCommand(): Command {
 }
 
 async function clusterHealth(
+  cluster: LocalCluster,
   state: ClusterState,
 ): Promise<{ leader?: string; nodes: number; nodesReady: number }> {
   const masters = state.processes.filter((p) => p.role === 'master');
   const client = new BatonClient(
     masters.map((m) => m.address),
-    { timeoutMs: 3000 },
+    { timeoutMs: 3000, credentials: cluster.adminCredentials() },
   );
   try {
     const s = await client.status();

@@ -1,6 +1,8 @@
 import { ApiObject, DEFAULT_NAMESPACE, kindInfo } from '../../api/types';
+import { SYSTEM_NAMESPACE } from '../../ca/tokens';
 import type { StateMachine } from '../../raft/raft-node';
-import { Command, CommandResult, decodeCommand, StoreError } from './commands';
+import { CommandCodec, PLAIN_CODEC } from './command-codec';
+import { Command, CommandResult, StoreError } from './commands';
 import {
   keyOf,
   ObjectIndex,
@@ -10,6 +12,7 @@ import {
   StoredObject,
 } from './object-index';
 import { quotaViolation } from './quota';
+import { RequestLog, RequestLogEntry } from './request-log';
 import { stableStringify } from './stable-json';
 import { Change, WatchHub } from './watch-hub';
 
@@ -23,7 +26,9 @@ interface Undo {
  * Raft log to. `resourceVersion` is the Raft index of an object's last
  * write, and the store's revision is the index of the last applied entry.
  * Apply is deterministic — no clock, no randomness, no I/O — so every
- * master holds the same objects and produces the same snapshot bytes.
+ * master holds the same objects. Its codec reads entries and writes and
+ * reads snapshots: with a key ring, Secrets are sealed in both (the objects
+ * held here, and served, are plain).
  */
 /** Objects serialized per slice of a snapshot capture. */
 const CAPTURE_SLICE = 2000;
@@ -33,11 +38,19 @@ const TAIL = Buffer.from(']}');
 export class ClusterStore implements StateMachine {
   readonly objects = new ObjectIndex();
   readonly watch: WatchHub;
+  /** The keyed client writes applied lately, so a retried one is not applied twice. */
+  readonly requests: RequestLog;
+  /** Log features turned on (every member can apply them): replicated, in snapshots. */
+  readonly features = new Set<string>();
   private rev = 0;
   private readonly appliedListeners = new Set<(revision: number) => void>();
+  /** How commands become log entries and objects snapshot bytes; writers encode with it too. */
+  readonly codec: CommandCodec;
 
-  constructor(opts: { watchHistory?: number } = {}) {
+  constructor(opts: { watchHistory?: number; codec?: CommandCodec; requests?: RequestLog } = {}) {
     this.watch = new WatchHub(opts.watchHistory);
+    this.requests = opts.requests ?? new RequestLog();
+    this.codec = opts.codec ?? PLAIN_CODEC;
   }
 
   get revision(): number {
@@ -62,8 +75,10 @@ export class ClusterStore implements StateMachine {
 
   /** Whether objects may be created in `ns` (it exists, or is the implicit default namespace). */
   namespaceExists(ns: string): boolean {
+    // Like kube-system, baton-system always exists (join token records live there).
     return (
       ns === DEFAULT_NAMESPACE ||
+      ns === SYSTEM_NAMESPACE ||
       this.objects.get(objectKey('Namespace', undefined, ns)) !== undefined
     );
   }
@@ -71,7 +86,7 @@ export class ClusterStore implements StateMachine {
   // ---- the state machine --------------------------------------------------
 
   apply(data: Uint8Array, index: number, term = 0): CommandResult {
-    const result = this.applyCommand(decodeCommand(data), index, term);
+    const result = this.applyCommand(this.codec.decode(data), index, term);
     this.rev = index;
     for (const fn of this.appliedListeners) fn(index);
     return result;
@@ -79,6 +94,19 @@ export class ClusterStore implements StateMachine {
 
   /** Applies one decoded command at `index`; it takes ownership of the objects in `cmd`. */
   applyCommand(cmd: Command, index: number, term = 0): CommandResult {
+    if (cmd.op === 'feature') {
+      this.features.add(cmd.name);
+      return { ok: true, alsoDeleted: [] };
+    }
+    if (cmd.op === 'once') {
+      const seen = this.requests.lookup(cmd.key);
+      if (seen)
+        return { ...(seen.result ?? { ok: true, alsoDeleted: [] }), duplicateOf: seen.index };
+      const r = this.applyCommand(cmd.command, index, term);
+      // Only a write that took effect is remembered: a failed one changed nothing, and its retry may succeed.
+      if (r.ok) this.requests.record(cmd.key, index, cmd.at, r);
+      return r;
+    }
     if (cmd.op === 'fenced') {
       if (cmd.term !== term)
         return {
@@ -112,8 +140,10 @@ export class ClusterStore implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const parts = this.objects.all().map((s) => s.json);
-    return Buffer.from(`{"revision":${this.rev},"objects":[${parts.join(',')}]}`);
+    const parts = this.objects.all().map((s) => this.codec.snapshotJson(s));
+    return Buffer.from(
+      `{"revision":${this.rev},${this.requestsJson()}"objects":[${parts.join(',')}]}`,
+    );
   }
 
   /**
@@ -126,8 +156,9 @@ export class ClusterStore implements StateMachine {
    */
   capture(): Promise<Uint8Array> {
     const parts: string[] = [];
-    for (const s of this.objects.values()) parts.push(s.json);
-    const head = Buffer.from(`{"revision":${this.rev},"objects":[`);
+    // Sealing (with a key ring) happens here, not in the slices: it is the capture.
+    for (const s of this.objects.values()) parts.push(this.codec.snapshotJson(s));
+    const head = Buffer.from(`{"revision":${this.rev},${this.requestsJson()}"objects":[`);
     return (async () => {
       const chunks: Buffer[] = [head];
       for (let i = 0; i < parts.length; i += CAPTURE_SLICE) {
@@ -146,10 +177,15 @@ export class ClusterStore implements StateMachine {
     const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
     const snap = (text === '' ? { revision: 0, objects: [] } : JSON.parse(text)) as {
       revision: number;
-      objects: ApiObject[];
+      /** Absent from snapshots written before keyed writes existed. */
+      requests?: RequestLogEntry[];
+      features?: string[];
+      objects: Parameters<CommandCodec['restoreObject']>[0][];
     };
+    // Opened before anything is dropped: a snapshot this master cannot read leaves the store as it was.
+    const objects = snap.objects.map((o) => this.codec.restoreObject(o));
     for (const s of this.objects.all()) this.objects.delete(s.key);
-    for (const o of snap.objects) {
+    for (const o of objects) {
       this.objects.put({
         key: keyOf(o),
         object: o,
@@ -157,8 +193,20 @@ export class ClusterStore implements StateMachine {
         revision: Number(o.metadata.resourceVersion),
       });
     }
+    this.requests.restore(snap.requests ?? []);
+    this.features.clear();
+    for (const f of snap.features ?? []) this.features.add(f);
     this.rev = snap.revision;
     this.watch.reset(snap.revision);
+  }
+
+  /** The features and the request log as snapshot fields (each with its comma), or nothing when empty. */
+  private requestsJson(): string {
+    const features =
+      this.features.size === 0 ? '' : `"features":${JSON.stringify([...this.features].sort())},`;
+    const requests =
+      this.requests.size === 0 ? '' : `"requests":${JSON.stringify(this.requests.entries())},`;
+    return features + requests;
   }
 
   // ---- commands -----------------------------------------------------------
@@ -186,7 +234,7 @@ export class ClusterStore implements StateMachine {
         };
       }
       default:
-        // 'fenced' and 'each' are only valid at the top of an entry.
+        // 'once', 'fenced' and 'each' are only valid at the top of an entry.
         throw new StoreError('INVALID', `unexpected command ${(cmd as { op: string }).op}`);
     }
   }

@@ -1,7 +1,7 @@
 import { ApiObject } from '../../api/types';
 
 /**
- * The writes that go through the Raft log. The leader fills in everything
+ * The writes that go through the Raft log (as bytes: see CommandCodec). The leader fills in everything
  * that needs a clock or randomness (uid, timestamps) before proposing, so
  * applying a command is a pure function of the store and the command.
  */
@@ -36,13 +36,32 @@ export type Command =
    * A write by the leader's controllers: applied only when the entry was
    * appended in `term`, so a deposed leader's late writes never land.
    */
-  | { op: 'fenced'; term: number; command: Command };
+  | { op: 'fenced'; term: number; command: Command }
+  /**
+   * A client's write with its idempotency key (scoped to the caller): applied
+   * once, however often it is retried (see RequestLog). `at` is the proposing
+   * master's clock, which ages the key.
+   */
+  | { op: 'once'; key: string; at: number; command: Command }
+  /**
+   * Turns a log feature on (see master/features.ts), once every member can
+   * apply it: a master of an older release refuses the op as unknown and
+   * changes nothing, as it did before.
+   */
+  | { op: 'feature'; name: string };
 
 export type ErrorCode =
   'NOT_FOUND' | 'ALREADY_EXISTS' | 'CONFLICT' | 'FORBIDDEN' | 'QUOTA' | 'INVALID' | 'FENCED';
 
 export type CommandResult =
-  | { ok: true; object?: ApiObject; alsoDeleted: string[]; results?: CommandResult[] }
+  | {
+      ok: true;
+      object?: ApiObject;
+      alsoDeleted: string[];
+      results?: CommandResult[];
+      /** A retried write: the index of the entry that applied it (nothing was applied again). */
+      duplicateOf?: number;
+    }
   | { ok: false; code: ErrorCode; message: string };
 
 /** A store error with a code the API maps to a gRPC status. */
@@ -54,14 +73,4 @@ export class StoreError extends Error {
     super(message);
     this.name = 'StoreError';
   }
-}
-
-export function encodeCommand(c: Command): Buffer {
-  return Buffer.from(JSON.stringify(c));
-}
-
-export function decodeCommand(data: Uint8Array): Command {
-  return JSON.parse(
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'),
-  ) as Command;
 }
