@@ -50,7 +50,10 @@ describe('node lifecycle controller', () => {
     bed.advance(2_000);
     await bed.until('NotReady', () => ready(bed, 'n1') === 'Unknown');
     assert.deepEqual(taints(bed, 'n1'), [UNREACHABLE_TAINT]);
-    assert.ok(bed.list('Event').some((e) => e.reason === 'NodeNotReady'));
+    // The event is recorded after the status write, in a batch of its own.
+    await bed.until('a NodeNotReady event', () =>
+      bed.list('Event').some((e) => e.reason === 'NodeNotReady'),
+    );
   });
 
   it('evicts pods after the eviction delay, keeping pods that tolerate the taint', async () => {
