@@ -294,6 +294,9 @@ describe('Deployment controller', function () {
     });
     assert.equal(condition('Progressing')?.status, 'Unknown');
     assert.equal(condition('Progressing')?.message, 'Deployment is paused');
+    // The 4th pod's readiness reaches the Deployment's status two writes later (the
+    // ReplicaSet's status, then the Deployment's): wait for it rather than for a sleep.
+    await bed.until('4 available', () => status().availableReplicas === 4);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(replicaSets().length, 1, 'no ReplicaSet for the new template while paused');
     assert.equal(status().availableReplicas, 4);
