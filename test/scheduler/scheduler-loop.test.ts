@@ -63,6 +63,11 @@ describe('scheduler loop', () => {
     await bed.until('all bound', () => [...Array(300).keys()].every((i) => nodeOf(bed, `p${i}`)));
     const binds = bed.proposed.filter((c) => c.op === 'bind').length;
     assert.equal(binds, 300);
+    // The events are written after their bindings, in entries of their own: count those too.
+    await bed.until(
+      'a Scheduled event per pod',
+      () => bed.list('Event').filter((e) => e.reason === 'Scheduled').length === 300,
+    );
     assert.ok(bed.entries < 60, `${bed.entries} entries for 300 bindings (and their events)`);
   });
 
