@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Master } from '../../src/master/master';
 import { BATON_BIN } from '../support/master-cluster';
-import { runBaton, soloMaster } from '../support/cli';
+import { CliResult, runBaton, soloMaster } from '../support/cli';
+import { until } from '../support/until';
 
 const deployment = (name: string, app: string) => `apiVersion: apps/v1
 kind: Deployment
@@ -83,14 +84,19 @@ describe('cli: kubectl-like verbs against a master', function () {
   });
 
   it('describe shows the object and its events', async () => {
-    const d = await baton(['describe', 'deployment', 'web']);
+    // The deployment controller records its ScalingReplicaSet event after the ReplicaSet's
+    // create, as a write of its own: look until it is there rather than assume it is by now.
+    let d!: CliResult;
+    await until('the ScalingReplicaSet event', async () => {
+      d = await baton(['describe', 'deployment', 'web']);
+      return d.stdout.includes('ScalingReplicaSet');
+    });
     assert.equal(d.code, 0, d.stderr);
     assert.match(
       d.stdout,
       /^Name:\s+web\nNamespace:\s+default\nKind:\s+Deployment \(apps\/v1\)\nLabels:\s+app=web/,
     );
     assert.match(d.stdout, /replicas: 2/);
-    // The leader's deployment controller has scaled up a ReplicaSet by now.
     assert.match(
       d.stdout,
       /Events:\n\s+TYPE\s+REASON\s+AGE\s+FROM\s+MESSAGE\n\s+Normal\s+ScalingReplicaSet\s+\d+s\s+deployment-controller\s+Scaled up replica set web-\w+ from 0 to 2\n/,
