@@ -145,7 +145,11 @@ describe('walkthrough: baton up, deploy, scale, roll out, roll back, lose a mast
     await until('4 web pods Running', async () => (await runningWeb()).length === 4, 90_000);
     const nodes = new Set((await runningWeb()).map((p) => p.node));
     assert.deepEqual([...nodes].sort(), ['node-1', 'node-2']);
-    assert.match(await c.ok(['get', 'deploy', 'web']), /^web\s+4\/4\s+4\s+4\s/m);
+    // The pods' readiness reaches the Deployment two writes later (the ReplicaSet's status,
+    // then the Deployment's): wait for its row to say so.
+    await until('web 4/4 ready, 4 up to date, 4 available', async () =>
+      /^web\s+4\/4\s+4\s+4\s/m.test(await c.ok(['get', 'deploy', 'web'])),
+    );
   });
 
   it('rolls out v2, watches it finish, then rolls back to v1', async () => {
