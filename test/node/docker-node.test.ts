@@ -291,20 +291,30 @@ describe('node daemon on Docker: pods as real containers', function () {
       const s = statusOf(await pod('liveness')).containerStatuses?.[0];
       return (s?.restartCount ?? 0) >= 1;
     });
+    // The node's events are API writes of their own (src/node/node-events.ts), not ordered
+    // with the pod status it reports: wait for them too.
+    const unhealthy =
+      /^Unhealthy: Liveness probe failed: command \["cat","\/tmp\/healthy"\] exited with 1/;
+    const killing = 'Killing: Container main failed liveness probe, will be restarted';
+    await waitFor('the Unhealthy and Killing events', async () => {
+      const ev = await eventsFor('liveness');
+      return ev.some((e) => unhealthy.test(e)) && ev.includes(killing);
+    });
     const ev = await eventsFor('liveness');
     assert.ok(
-      ev.some((e) =>
-        /^Unhealthy: Liveness probe failed: command \["cat","\/tmp\/healthy"\] exited with 1/.test(
-          e,
-        ),
-      ),
+      ev.some((e) => unhealthy.test(e)),
       ev.join('\n'),
     );
     assert.ok(
-      ev.some((e) => e === 'Killing: Container main failed liveness probe, will be restarted'),
+      ev.some((e) => e === killing),
       ev.join('\n'),
     );
 
+    // Another pod than the one waited for: wait for it to run before looking at it.
+    await waitFor(
+      'the closed-port pod Running',
+      async () => statusOf(await pod('closed-port')).phase === 'Running',
+    );
     const unready = await pod('closed-port');
     assert.equal(statusOf(unready).phase, 'Running');
     assert.equal(condition(unready, 'Ready'), 'False');
@@ -346,7 +356,7 @@ describe('node daemon on Docker: pods as real containers', function () {
         statusOf(p).phase === 'Pending'
       );
     });
-    assert.ok(
+    await waitFor('the Failed event of the pull', async () =>
       (await eventsFor('no-such-image')).some((e) =>
         e.startsWith('Failed: Failed to pull image "baton/does-not-exist:1"'),
       ),
@@ -359,7 +369,7 @@ describe('node daemon on Docker: pods as real containers', function () {
         s.lastState.terminated.reason === 'Error'
       );
     });
-    assert.ok(
+    await waitFor('the BackOff event', async () =>
       (await eventsFor('exits')).some(
         (e) => e === 'BackOff: Back-off restarting failed container main in pod exits',
       ),
