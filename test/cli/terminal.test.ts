@@ -95,6 +95,16 @@ describe('cli in a terminal: get -w and rollout status (tmux)', function () {
   it('rollout status: each new progress line once, in order, then success and exit 0', async () => {
     writeFileSync(join(dir, 'ticker.yaml'), deployment(3, 'v2'));
     await c.ok(['apply', '-f', join(dir, 'ticker.yaml')]);
+    // Until the controller has written a status for the new generation, rollout status says
+    // "Waiting for deployment spec update to be observed..." (src/api/rollout.ts), which is
+    // not a "rollout to finish" line: start it once the apply has been observed.
+    await until('the new generation observed', async () => {
+      const d = JSON.parse(await c.ok(['get', 'deploy', 'ticker', '-o', 'json'])) as {
+        metadata: { generation?: number };
+        status?: { observedGeneration?: number };
+      };
+      return (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+    });
     const rollout = new TmuxSession(c.commandLine(['rollout', 'status', 'deploy/ticker']), c.env());
     sessions.push(rollout);
     await until('rollout status to end', () => rollout.exitStatus() !== undefined, 90_000);
