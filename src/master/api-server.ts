@@ -42,9 +42,17 @@ import { ApiError, storeError } from './api-error';
 import { proxyExec, proxyLogs } from './pod-streams';
 import { top } from './top';
 import { joinRefusal, KEYED_WRITES, MASTER_FEATURES } from './features';
-import { deletedStub, FORWARDED, forwardKey, keyed, requestKey, targetOf } from './idempotency';
+import {
+  deletedStub,
+  FORWARDED,
+  forwardKey,
+  keyed,
+  targetOf,
+  writeKey,
+  WriteKey,
+} from './idempotency';
 import { Command, CommandResult } from './store/commands';
-import { AppliedRequest } from './store/request-log';
+import { AppliedRequest, reused, reusedKey } from './store/request-log';
 import { ClusterStore, describe } from './store/cluster-store';
 import { Query, StoredObject } from './store/object-index';
 import { namespaceUsage } from './store/quota';
@@ -164,7 +172,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     md.set(FORWARDED, String(node.id));
     if (validated) md.set(VALIDATED, '1');
     // Only writes are keyed: a key on any other call is ignored, not refused.
-    if (WRITES.has(method)) forwardKey(md, requestKey(call));
+    if (WRITES.has(method)) forwardKey(md, writeKey(call, method));
     const client = deps.peerClient(addr) as unknown as Record<
       string,
       (
@@ -184,7 +192,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
   /** Proposes a command (keyed: applied once however often it is retried) and waits for its result. */
   async function propose(
     cmd: Command,
-    key?: string,
+    key?: WriteKey,
   ): Promise<{ index: number; result: CommandResult }> {
     // Keyed entries only once every master can apply them (see features.ts).
     const k = store.features.has(KEYED_WRITES) ? key : undefined;
@@ -211,12 +219,12 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
    * is committed.
    */
   async function once<Res>(
-    key: string | undefined,
+    key: WriteKey | undefined,
     again: (seen: AppliedRequest) => Res,
     write: () => Promise<Res>,
   ): Promise<Res> {
     if (key === undefined) return write();
-    const before = store.requests.lookup(key);
+    const before = appliedAs(key);
     if (before) return again(before);
     try {
       return await write();
@@ -227,7 +235,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
         err.code !== grpc.status.DEADLINE_EXCEEDED;
       if (!answered) throw err;
       const seen = await node.readIndex().then(
-        () => store.requests.lookup(key),
+        () => appliedAs(key),
         () => undefined,
       );
       if (seen) return again(seen);
@@ -235,17 +243,20 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     }
   }
 
+  /** The write a key applied, if any: refused when that write was another request than this one. */
+  function appliedAs(k: WriteKey): AppliedRequest | undefined {
+    const seen = store.requests.lookup(k.key);
+    if (seen && reused(seen, k.digest))
+      throw new ApiError(grpc.status.INVALID_ARGUMENT, reusedKey(seen.index));
+    return seen;
+  }
+
   /** The answer to a retried create, apply or update whose original was applied. */
-  function writtenAgain(
-    seen: AppliedRequest,
-    o: ApiObject,
-    warnings: string[],
-    created: boolean,
-  ): WriteResponse {
+  function writtenAgain(seen: AppliedRequest, o: ApiObject, warnings: string[]): WriteResponse {
     const obj =
       seen.result?.object ??
       now({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name ?? '' });
-    return written(obj, seen.index, warnings, { created });
+    return written(obj, seen.index, warnings, { created: seen.created ?? false });
   }
 
   async function readBarrier(local: boolean): Promise<void> {
@@ -308,7 +319,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
   async function create(
     { object, warnings }: { object: ApiObject; warnings: string[] },
     dryRun: boolean,
-    key?: string,
+    key?: WriteKey,
   ): Promise<WriteResponse> {
     const o = admitCreate(store, object, env);
     const release = services.admit(store, o);
@@ -329,7 +340,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     expectedRevision: number | undefined,
     warnings: string[],
     dryRun: boolean,
-    key?: string,
+    key?: WriteKey,
   ): Promise<WriteResponse> {
     const release = subresource ? () => {} : services.admit(store, o, cur);
     try {
@@ -346,7 +357,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     warnings: string[],
     subresource: string,
     dryRun: boolean,
-    key: string | undefined,
+    key: WriteKey | undefined,
   ): Promise<WriteResponse> {
     const cur = store.get(object.kind, object.metadata.namespace, object.metadata.name);
     if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${describe(object)} not found`);
@@ -372,7 +383,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     );
   }
 
-  async function remove(req: DeleteRequest, key: string | undefined): Promise<DeleteResponse> {
+  async function remove(req: DeleteRequest, key: WriteKey | undefined): Promise<DeleteResponse> {
     const cmd = deleteCommand(req);
     if (req.dryRun) {
       const cur = store.get(cmd.kind, cmd.namespace, cmd.name);
@@ -405,28 +416,28 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
     })),
 
     create: unary(node, log, async (req, call) => {
-      const key = req.dryRun ? undefined : requestKey(call);
+      const key = req.dryRun ? undefined : writeKey(call, 'create');
       const v = validated(req.objectJson, call);
       checkCreate(callerOf(call), v.object.kind);
       return (
         (await forwardWrite('create', req, call, v)) ??
         once(
           key,
-          (seen) => writtenAgain(seen, v.object, v.warnings, true),
+          (seen) => writtenAgain(seen, v.object, v.warnings),
           () => create(v, req.dryRun, key),
         )
       );
     }),
 
     apply: unary(node, log, async (req, call) => {
-      const key = req.dryRun ? undefined : requestKey(call);
+      const key = req.dryRun ? undefined : writeKey(call, 'apply');
       const v = validated(req.objectJson, call, true);
       const fwd = await forwardWrite('apply', req, call, v);
       if (fwd) return fwd;
       const { object, warnings } = v;
       return once(
         key,
-        (seen) => writtenAgain(seen, object, warnings, false),
+        (seen) => writtenAgain(seen, object, warnings),
         async () => {
           // A concurrent writer can slip in between reading and proposing: the
           // apply-time check then fails with a conflict, and we merge again.
@@ -466,20 +477,20 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
           grpc.status.INVALID_ARGUMENT,
           `subresource: must be "" or "status", not "${req.subresource}"`,
         );
-      const key = req.dryRun ? undefined : requestKey(call);
+      const key = req.dryRun ? undefined : writeKey(call, 'update');
       const v = validated(req.objectJson, call);
       const fwd = await forwardWrite('update', req, call, v);
       if (fwd) return fwd;
       const { object, warnings } = v;
       return once(
         key,
-        (seen) => writtenAgain(seen, object, warnings, false),
+        (seen) => writtenAgain(seen, object, warnings),
         () => update(object, warnings, req.subresource, req.dryRun, key),
       );
     }),
 
     delete: unary(node, log, async (req, call): Promise<DeleteResponse> => {
-      const key = req.dryRun ? undefined : requestKey(call);
+      const key = req.dryRun ? undefined : writeKey(call, 'delete');
       const fwd = deps.admission === 'local' ? undefined : await forward('delete', req, call);
       if (fwd) return fwd;
       return once(

@@ -186,6 +186,25 @@ for (const admission of ['leader', 'local'])
       assert.deepEqual(parse((await client.get('cm', 'default', 'retried')).objectJson).data, {
         v: 'two',
       });
+      // The key sent again with another request is refused, naming the write that used it.
+      const other = { objectJson: JSON.stringify(configMap('reused', 'x')), dryRun: false };
+      await assert.rejects(
+        keyedCall(b, 'apply', other, `k1-${admission}`),
+        (e: grpc.ServiceError) =>
+          e.code === grpc.status.INVALID_ARGUMENT &&
+          e.details.includes(
+            `metadata idempotency-key: already used by another write (the one applied at revision ${first.revision})`,
+          ),
+      );
+      await rejects(client.get('cm', 'default', 'reused'), grpc.status.NOT_FOUND, /not found/);
+      // An apply that created its object says so again when retried.
+      const fresh = { objectJson: JSON.stringify(configMap('applied-new', 'x')), dryRun: false };
+      const applied = await keyedCall<WriteResponse>(a, 'apply', fresh, `k5-${admission}`);
+      const reapplied = await keyedCall<WriteResponse>(b, 'apply', fresh, `k5-${admission}`);
+      assert.deepEqual(
+        [applied.created, reapplied.created, reapplied.revision],
+        [true, true, applied.revision],
+      );
       // A create retried is not "already exists"; a delete retried is not "not found".
       const create = { objectJson: JSON.stringify(configMap('made-once', 'x')), dryRun: false };
       const made = await keyedCall<WriteResponse>(a, 'create', create, `k2-${admission}`);

@@ -386,9 +386,24 @@ describe('master store: determinism (property)', () => {
               .array(arbCommand, { maxLength: 3 })
               .map((cs) => ({ op: 'batch', commands: cs }) as Command),
             // Keyed writes, some keys retried: the request log is replicated state too.
+            // Some retried with another request (another digest), which is refused.
             fc
-              .record({ c: arbCommand, key: fc.constantFrom('k1', 'k2', 'k3'), t: fc.nat(5) })
-              .map(({ c, key, t }) => ({ op: 'once', key, at: t * 1000, command: c }) as Command),
+              .record({
+                c: arbCommand,
+                key: fc.constantFrom('k1', 'k2', 'k3'),
+                digest: fc.constantFrom(undefined, 'd1', 'd2'),
+                t: fc.nat(5),
+              })
+              .map(
+                ({ c, key, digest, t }) =>
+                  ({
+                    op: 'once',
+                    key,
+                    ...(digest === undefined ? {} : { digest }),
+                    at: t * 1000,
+                    command: c,
+                  }) as Command,
+              ),
           ),
           { maxLength: 40 },
         ),
@@ -487,9 +502,10 @@ describe('store: commands of the leader loops', () => {
 });
 
 describe('store: keyed writes (a retried write is applied once)', () => {
-  const keyed = (key: string, command: Command, at = 1000): Command => ({
+  const keyed = (key: string, command: Command, at = 1000, digest?: string): Command => ({
     op: 'once',
     key,
+    ...(digest === undefined ? {} : { digest }),
     at,
     command,
   });
@@ -528,6 +544,29 @@ describe('store: keyed writes (a retried write is applied once)', () => {
     const [retried] = run(store, [update]);
     assert.equal(ok(retried).duplicateOf, undefined);
     assert.deepEqual(store.get('ConfigMap', 'default', 'a')!.object.data, { v: '2' });
+  });
+
+  it('refuses a key sent again with another request, changing nothing, and says which write used it', () => {
+    const store = new ClusterStore();
+    const [first] = run(store, [
+      keyed('-/w', { op: 'create', object: cm('a', { v: '1' }) }, 1000, 'digest-1'),
+    ]);
+    const [other] = run(store, [keyed('-/w', { op: 'create', object: cm('b') }, 1000, 'digest-2')]);
+    assert.equal(!other.ok && other.code, 'INVALID');
+    assert.match(
+      !other.ok ? other.message : '',
+      /^metadata idempotency-key: already used by another write \(the one applied at revision 1\)/,
+    );
+    assert.equal(store.get('ConfigMap', 'default', 'b'), undefined);
+    assert.equal(store.revision, 2, 'the refused entry changed nothing but the revision');
+    // Its true retry is still answered as the original.
+    const [again] = run(store, [
+      keyed('-/w', { op: 'create', object: cm('a', { v: '1' }) }, 1000, 'digest-1'),
+    ]);
+    assert.equal(ok(again).duplicateOf, 1);
+    assert.equal(ok(again).object, ok(first).object);
+    // The log remembers whether the write created its object (a retried apply says "created").
+    assert.equal(store.requests.lookup('-/w')?.created, true);
   });
 
   it('keys are scoped as given: the same client key of two callers are two writes', () => {
@@ -589,7 +628,7 @@ describe('store: keyed writes (a retried write is applied once)', () => {
 
   it('travels in snapshots: a master restored from one still refuses to apply a key twice', async () => {
     const store = new ClusterStore();
-    const write = keyed('-/w1', { op: 'create', object: cm('a', { v: '1' }) });
+    const write = keyed('-/w1', { op: 'create', object: cm('a', { v: '1' }) }, 1000, 'd1');
     run(store, [
       write,
       {
@@ -607,6 +646,14 @@ describe('store: keyed writes (a retried write is applied once)', () => {
       const [again] = run(restored, [write]);
       assert.equal(ok(again).duplicateOf, 1);
       assert.equal(restored.get('ConfigMap', 'default', 'a'), undefined);
+      assert.deepEqual(
+        { ...restored.requests.lookup('-/w1'), result: undefined },
+        { index: 1, at: 1000, digest: 'd1', created: true, result: undefined },
+      );
+      const [reused] = run(restored, [
+        keyed('-/w1', { op: 'create', object: cm('z') }, 1000, 'd2'),
+      ]);
+      assert.equal(!reused.ok && reused.code, 'INVALID');
     }
     // A snapshot written before keyed writes existed has no request log.
     const old = new ClusterStore();

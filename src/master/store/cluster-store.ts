@@ -12,7 +12,7 @@ import {
   StoredObject,
 } from './object-index';
 import { quotaViolation } from './quota';
-import { RequestLog, RequestLogEntry } from './request-log';
+import { RequestLog, RequestLogEntry, reused, reusedKey } from './request-log';
 import { stableStringify } from './stable-json';
 import { Change, WatchHub } from './watch-hub';
 
@@ -100,11 +100,24 @@ export class ClusterStore implements StateMachine {
     }
     if (cmd.op === 'once') {
       const seen = this.requests.lookup(cmd.key);
+      if (seen && reused(seen, cmd.digest))
+        return { ok: false, code: 'INVALID', message: reusedKey(seen.index) };
       if (seen)
         return { ...(seen.result ?? { ok: true, alsoDeleted: [] }), duplicateOf: seen.index };
       const r = this.applyCommand(cmd.command, index, term);
       // Only a write that took effect is remembered: a failed one changed nothing, and its retry may succeed.
-      if (r.ok) this.requests.record(cmd.key, index, cmd.at, r);
+      if (r.ok)
+        this.requests.record(
+          cmd.key,
+          {
+            index,
+            at: cmd.at,
+            ...(cmd.digest === undefined
+              ? {}
+              : { digest: cmd.digest, created: cmd.command.op === 'create' }),
+          },
+          r,
+        );
       return r;
     }
     if (cmd.op === 'fenced') {

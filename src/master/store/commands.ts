@@ -40,9 +40,10 @@ export type Command =
   /**
    * A client's write with its idempotency key (scoped to the caller): applied
    * once, however often it is retried (see RequestLog). `at` is the proposing
-   * master's clock, which ages the key.
+   * master's clock, which ages the key; `digest` identifies the request, so
+   * the key sent again with another request is refused.
    */
-  | { op: 'once'; key: string; at: number; command: Command }
+  | { op: 'once'; key: string; digest?: string; at: number; command: Command }
   /**
    * Turns a log feature on (see master/features.ts), once every member can
    * apply it: a master of an older release refuses the op as unknown and

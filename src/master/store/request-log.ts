@@ -14,6 +14,7 @@
  * retry's answer the original's, and when gone the API answers with the
  * object as it is now.
  */
+import { IDEMPOTENCY_KEY } from '../../api/idempotency';
 import { CommandResult } from './commands';
 
 /** How long a key is remembered, by the proposing leaders' clocks: far longer than any client retries. */
@@ -33,15 +34,31 @@ const RESULT_CAP = 1024;
 export interface AppliedRequest {
   index: number;
   at: number;
+  /** The request's digest (absent for entries written without one). */
+  digest?: string;
+  /** Whether the write created its object (a retried apply says so too). */
+  created?: boolean;
   /** The original result, while it is among the latest (this master only). */
   result?: Extract<CommandResult, { ok: true }>;
 }
 
-/** [key, index, at] as a snapshot holds it. */
-export type RequestLogEntry = [string, number, number];
+/** [key, index, at] or [key, index, at, digest, created 0|1] as a snapshot holds it. */
+export type RequestLogEntry = [string, number, number] | [string, number, number, string, 0 | 1];
+
+type Applied = Omit<AppliedRequest, 'result'>;
+
+/** Why a key already used by another request is refused (the API and the store say it alike). */
+export function reusedKey(index: number): string {
+  return `metadata ${IDEMPOTENCY_KEY}: already used by another write (the one applied at revision ${index}); send a new key with each write, and the same key only with its retries`;
+}
+
+/** Whether a key applied before comes now with another request (both digests known and different). */
+export function reused(seen: AppliedRequest, digest: string | undefined): boolean {
+  return digest !== undefined && seen.digest !== undefined && seen.digest !== digest;
+}
 
 export class RequestLog {
-  private readonly applied = new Map<string, { index: number; at: number }>();
+  private readonly applied = new Map<string, Applied>();
   private readonly results = new Map<string, Extract<CommandResult, { ok: true }>>();
 
   constructor(
@@ -65,21 +82,27 @@ export class RequestLog {
    * leader whose clock ran ahead makes the log forget early once, not for as
    * long as its clock was ahead.
    */
-  record(key: string, index: number, at: number, result: Extract<CommandResult, { ok: true }>) {
-    this.applied.set(key, { index, at });
+  record(key: string, applied: Applied, result: Extract<CommandResult, { ok: true }>) {
+    this.applied.set(key, applied);
     this.results.set(key, result);
     if (this.results.size > RESULT_CAP) this.results.delete(this.results.keys().next().value!);
-    this.prune(at);
+    this.prune(applied.at);
   }
 
   entries(): RequestLogEntry[] {
-    return [...this.applied].map(([k, a]) => [k, a.index, a.at]);
+    return [...this.applied].map(([k, a]) =>
+      a.digest === undefined ? [k, a.index, a.at] : [k, a.index, a.at, a.digest, a.created ? 1 : 0],
+    );
   }
 
   restore(entries: RequestLogEntry[]): void {
     this.applied.clear();
     this.results.clear();
-    for (const [k, index, at] of entries) this.applied.set(k, { index, at });
+    for (const [k, index, at, digest, created] of entries)
+      this.applied.set(
+        k,
+        digest === undefined ? { index, at } : { index, at, digest, created: created === 1 },
+      );
   }
 
   private prune(now: number): void {
