@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { ANSWERED_BY } from '../api/answered-by';
 import { IDEMPOTENCY_KEY } from '../api/idempotency';
 import { TLS_CHANNEL_OPTIONS } from '../ca/tls';
 import {
@@ -48,10 +49,15 @@ function retriable(code: grpc.status): boolean {
   return code === grpc.status.UNAVAILABLE;
 }
 
-/** A failure to reach the master at all (as opposed to an answer from it). */
+/**
+ * A failure to reach the master at all (as opposed to an answer from it). A
+ * master's answer may quote a connection error of its own (the leader it
+ * forwards to is down): its ANSWERED_BY trailer tells.
+ */
 function unreachable(e: grpc.ServiceError): boolean {
   return (
     e.code === grpc.status.UNAVAILABLE &&
+    (e.metadata?.get(ANSWERED_BY).length ?? 0) === 0 &&
     /No connection established|ECONNREFUSED|connect|Connection dropped|LB pick/i.test(
       e.details ?? '',
     )

@@ -7,6 +7,7 @@ import {
   parseLabelSelector,
   SelectorError,
 } from '../api/selectors';
+import { ANSWERED_BY } from '../api/answered-by';
 import { ApiObject, DEFAULT_NAMESPACE, KindInfo, resolveKind } from '../api/types';
 import { VERSION } from '../common/version';
 import {
@@ -124,7 +125,10 @@ function unary<Req, Res>(
       (err) => {
         const e = toApiError(err, node);
         if (e.code === grpc.status.INTERNAL) log.error({ err }, 'internal error');
-        cb({ code: e.code, details: e.message });
+        // Says that this master answered, whatever the message (see ANSWERED_BY).
+        const metadata = new grpc.Metadata();
+        metadata.set(ANSWERED_BY, String(node.id));
+        cb({ code: e.code, details: e.message, metadata });
       },
     );
   };
@@ -163,6 +167,7 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
   ): Promise<Res | undefined> {
     const addr = await leaderAddress();
     if (addr === undefined) return undefined;
+    const leader = node.leader();
     if (!again && call.metadata.get(FORWARDED).length > 0)
       throw new ApiError(
         grpc.status.UNAVAILABLE,
@@ -183,9 +188,23 @@ export function clusterService(deps: ApiServerDeps): ClusterServer {
       ) => void
     >;
     return new Promise<Res>((resolve, reject) =>
-      client[method](req, md, { deadline: call.getDeadline() }, (err, res) =>
-        err ? reject(err) : resolve(res),
-      ),
+      client[method](req, md, { deadline: call.getDeadline() }, (err, res) => {
+        if (!err) return resolve(res);
+        // The leader did not answer (it died; an election is under way, or
+        // about to be): say so as this master's answer, not as if the
+        // caller had failed to reach this master.
+        if (
+          err.code === grpc.status.UNAVAILABLE &&
+          (err.metadata?.get(ANSWERED_BY).length ?? 0) === 0
+        )
+          return reject(
+            new ApiError(
+              grpc.status.UNAVAILABLE,
+              `master ${node.id} cannot reach the leader (${leader} at ${addr}): ${err.details}; retry`,
+            ),
+          );
+        reject(err);
+      }),
     );
   }
 
