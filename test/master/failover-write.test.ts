@@ -75,12 +75,13 @@ describe('masters: a write right after the leader died waits out the election', 
   it('nobody listening anywhere still fails fast', async () => {
     const client = new BatonClient(
       [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`],
-      { timeoutMs: 15_000 },
+      { timeoutMs: 120_000 },
     );
     const started = Date.now();
     try {
       await assert.rejects(client.apply(JSON.stringify(configMap('x'))), /no master answered/);
-      assert.ok(Date.now() - started < 8000, `${Date.now() - started} ms`);
+      // Gave up on its own (three rounds), long before its deadline.
+      assert.ok(Date.now() - started < 60_000, `${Date.now() - started} ms`);
     } finally {
       client.close();
     }
