@@ -57,6 +57,15 @@ const DAY = 86_400_000;
 export const CA_TTL_MS = 10 * 365 * DAY;
 /** Leaf certificates live 90 days by default and are renewed after two thirds of that. */
 export const DEFAULT_CERT_TTL_MS = 90 * DAY;
+/** The shortest life of a person's certificate (admin, readonly): nothing renews it but a new login. */
+export const CLIENT_CERT_TTL_MS = 365 * DAY;
+
+/** How long a certificate for `role` lives: the cluster's TTL, and a person's at least a year. */
+export function certTtlFor(role: Role, clusterTtlMs: number): number {
+  return role === 'admin' || role === 'readonly'
+    ? Math.max(clusterTtlMs, CLIENT_CERT_TTL_MS)
+    : clusterTtlMs;
+}
 /**
  * Clocks on VMs drift: a certificate is valid from a little before it was
  * made (5 minutes, or a tenth of a short lifetime, so renewal at two thirds

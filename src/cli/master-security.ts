@@ -13,7 +13,13 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { enrollAny } from '../ca/enroll';
-import { createCa, DEFAULT_CERT_TTL_MS, generateKeyPair, issueCertificate } from '../ca/pki';
+import {
+  certTtlFor,
+  createCa,
+  DEFAULT_CERT_TTL_MS,
+  generateKeyPair,
+  issueCertificate,
+} from '../ca/pki';
 import { hasPki, loadPki, savePki, TlsIdentity } from '../ca/tls';
 import { parseDuration } from '../ca/tokens';
 import { BatonClient } from '../client/cluster-client';
@@ -133,8 +139,7 @@ async function announce(
     name: 'admin',
     role: 'admin',
     publicKeyPem: key.publicKeyPem,
-    // An admin certificate is not renewed automatically: a year, or the cluster's TTL if longer.
-    ttlMs: Math.max(certTtlMs, 365 * 86_400_000),
+    ttlMs: certTtlFor('admin', certTtlMs),
   });
   const adminConf = join(s.dataDir, 'admin.conf');
   mkdirSync(dirname(adminConf), { recursive: true });

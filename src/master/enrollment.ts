@@ -9,7 +9,14 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { callerOf } from '../ca/authz';
-import { DEFAULT_CERT_TTL_MS, caDigest, issueCertificate, PkiError } from '../ca/pki';
+import {
+  caDigest,
+  certTtlFor,
+  DEFAULT_CERT_TTL_MS,
+  issueCertificate,
+  PkiError,
+  Role,
+} from '../ca/pki';
 import { TlsIdentity } from '../ca/tls';
 import { parseToken, recordName, SYSTEM_NAMESPACE, TokenError, useToken } from '../ca/tokens';
 import {
@@ -65,7 +72,7 @@ export function enrollmentHandlers(d: EnrollmentDeps): {
         name,
         role: role as never,
         publicKeyPem,
-        ttlMs: s.certTtlMs ?? DEFAULT_CERT_TTL_MS,
+        ttlMs: certTtlFor(role as Role, s.certTtlMs ?? DEFAULT_CERT_TTL_MS),
         now: d.now(),
       });
     } catch (err) {

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { decide, RULES } from '../../src/ca/authz';
 import {
   caDigest,
+  certTtlFor,
   createCa,
   generateKeyPair,
   identityOf,
@@ -84,6 +85,15 @@ describe('ca: the cluster CA, certificates and identities', () => {
     const c = new TlsIdentity(ca.certPem, cert, key.privateKeyPem);
     const at = renewalTime(new Date(now.getTime() - 900), c.notAfter).getTime() - now.getTime();
     assert.ok(at > 4000 && at < 7000, `renewal ${at} ms after issue`);
+  });
+
+  it('gives a person a year at least (nothing renews their certificate), daemons the cluster TTL', () => {
+    const day = 86_400_000;
+    assert.equal(certTtlFor('node', 90 * day), 90 * day);
+    assert.equal(certTtlFor('master', 2 * day), 2 * day);
+    assert.equal(certTtlFor('admin', 90 * day), 365 * day);
+    assert.equal(certTtlFor('readonly', 90 * day), 365 * day);
+    assert.equal(certTtlFor('admin', 800 * day), 800 * day);
   });
 });
 

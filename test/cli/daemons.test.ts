@@ -104,4 +104,22 @@ describe('daemons that cannot start say why and exit', function () {
     assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
     assert.match(r.stderr, /in use/);
   });
+
+  it('a node given the masters twice (--join is --masters, as in docker swarm join)', async () => {
+    const args = ['node', '--name', 'n2', '--runtime', 'exec', '--data-dir', join(dir, 'n2')];
+    const both = await baton([...args, '--join', '127.0.0.1:1', '--masters', '127.0.0.1:2']);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--join and --masters both name the masters: give one of them/);
+    // --join alone is taken as the masters: this one gets as far as its busy API address.
+    const joined = await baton([
+      ...args,
+      '--join',
+      '127.0.0.1:1',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--insecure',
+    ]);
+    assert.equal(joined.code, 1);
+    assert.match(joined.stderr, /in use/);
+  });
 });

@@ -48,8 +48,8 @@ export const masterConfigSchema = z.object({
   electionTicks: num().pipe(z.number().int().min(2)).default(20),
   admission: z.enum(['leader', 'local']).default('leader'),
   snapshotEntries: num().pipe(z.number().int().min(100)).default(10_000),
-  nodeGracePeriodMs: num().pipe(z.number().int().min(100)).default(10_000),
-  podEvictionDelayMs: num().pipe(z.number().int().min(0)).default(5_000),
+  nodeGracePeriodMs: num().pipe(z.number().int().min(100)).default(6_000),
+  podEvictionDelayMs: num().pipe(z.number().int().min(0)).default(2_000),
   heartbeatPeriodMs: num().pipe(z.number().int().min(50)).default(1_000),
   clusterCidr: z
     .string()

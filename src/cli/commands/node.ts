@@ -93,6 +93,7 @@ export function nodeCommand(): Command {
     .option('--config <file>', 'settings in YAML (flags and BATON_* variables take precedence)')
     .option('--name <name>', 'node name (default: the host name)')
     .option('--masters <list>', 'master addresses, host:port[,host:port...]')
+    .option('--join <list>', 'the same as --masters (with --token: baton node --join ADDR --token T)')
     .option('--labels <list>', 'node labels, k=v[,k=v...] (e.g. pool=gpu)')
     .option('--taints <list>', 'taints, key[=value]:Effect[,...]')
     .option(
@@ -134,7 +135,13 @@ export function nodeCommand(): Command {
       '--remove-pods-on-exit',
       "stop and remove this node's pods when the daemon stops (baton up; by default pods outlive the daemon)",
     )
-    .action(async (flags: Record<string, string | undefined>, cmd: Command) => {
+    .action(async (given: Record<string, string | undefined>, cmd: Command) => {
+      const { join: joinAt, ...flags } = given;
+      if (joinAt !== undefined) {
+        if (flags.masters !== undefined)
+          throw new ConfigError('--join and --masters both name the masters: give one of them');
+        flags.masters = joinAt;
+      }
       const { value: cfg } = loadConfig(nodeConfigSchema, {
         flags,
         file: daemonConfigFile(flags, cmd),

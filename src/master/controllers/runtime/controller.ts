@@ -51,8 +51,8 @@ export interface LoopSettings {
 }
 
 export const DEFAULT_SETTINGS: LoopSettings = {
-  nodeGracePeriodMs: 10_000,
-  podEvictionDelayMs: 5_000,
+  nodeGracePeriodMs: 6_000,
+  podEvictionDelayMs: 2_000,
   resyncMs: 30_000,
   clusterCIDR: '10.244.0.0/16',
   nodeCIDRMaskSize: 24,
