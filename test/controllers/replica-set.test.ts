@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { ApiObject } from '../../src/api/types';
 import { ReplicaSetController } from '../../src/master/controllers/replica-set';
+import { DEFAULT_SETTINGS } from '../../src/master/controllers/runtime/controller';
 import { ControllerBed } from '../support/controller-bed';
 
 export function replicaSet(name: string, replicas: number, extra: Record<string, unknown> = {}) {
@@ -55,13 +56,22 @@ describe('ReplicaSet controller', () => {
   });
 
   it('counts ready and available pods, honouring minReadySeconds', async () => {
+    // The bed's clock stands still: timestamps have whole seconds, so on the
+    // real clock the pods could count as available a moment after they are
+    // marked Ready (a second boundary passing), before the check below. And no
+    // resync: the controller must look again by itself once they can be.
+    await bed.stop();
+    bed = new ControllerBed({ ...DEFAULT_SETTINGS, resyncMs: 60_000 });
+    bed.start(new ReplicaSetController(bed.ctx));
+    bed.freeze();
     const rs = bed.create(replicaSet('web', 2, { minReadySeconds: 1 }));
     await bed.until('2 pods', () => bed.podsOf(rs).length === 2);
     for (const p of bed.podsOf(rs)) bed.markRunning(p);
     await bed.until('ready', () => status('web')?.readyReplicas === 2);
     assert.equal(status('web')?.availableReplicas ?? 0, 0);
     // The controller asks to look again when the pods become available.
-    await bed.until('available', () => status('web')?.availableReplicas === 2, 3000);
+    bed.advance(1000);
+    await bed.until('available', () => status('web')?.availableReplicas === 2, 10_000);
   });
 
   it('scales down by deleting unscheduled, then not-ready, then the newest pods first', async () => {

@@ -52,9 +52,11 @@ export class ControllerBed {
   readonly term = 1;
   /** Added to the real clock: tests move time forward with `advance`. */
   private offsetMs = 0;
+  /** Where `freeze` stopped the clock: it stays there until `advance` moves it. */
+  private frozenAt?: number;
   private counter = 0;
   readonly env: AdmissionEnv = {
-    now: () => new Date(Date.now() + this.offsetMs),
+    now: () => new Date(this.frozenAt ?? Date.now() + this.offsetMs),
     uid: () => randomUUID(),
     suffix: () => (++this.counter).toString(36).padStart(5, 'x'),
   };
@@ -103,8 +105,18 @@ export class ControllerBed {
     await Promise.all(this.running);
   }
 
+  /**
+   * Stops the bed's clock where it is: from now on only `advance` moves it,
+   * so what depends on time passing happens when the test says, however
+   * slowly the machine runs (the loops' own timers still run on real time).
+   */
+  freeze(): void {
+    this.frozenAt = this.now();
+  }
+
   advance(ms: number): void {
-    this.offsetMs += ms;
+    if (this.frozenAt !== undefined) this.frozenAt += ms;
+    else this.offsetMs += ms;
   }
 
   now(): number {
