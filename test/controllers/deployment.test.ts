@@ -180,6 +180,9 @@ describe('Deployment controller', function () {
 
   it('stops a rollout whose new pods never become Ready, keeps old pods, then reports ProgressDeadlineExceeded', async () => {
     start();
+    // The bed's clock stands still: the deadline passes when the test moves
+    // it, not while a slow machine is still getting the rollout stuck.
+    bed.freeze();
     const spec = {
       progressDeadlineSeconds: 3,
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 1 } },
