@@ -228,7 +228,12 @@ describe('Deployment controller', function () {
     await bed.until('pod created', () => activePods(rsWith('app:v1')).length === 1);
     markUnready(rsWith('app:v1'));
     // Second-precision timestamps: the deadline falls 0..1 s after the last progress, plus 1 s.
-    await bed.until('deadline exceeded', () => condition('Progressing')?.status === 'False', 4000);
+    // The wait is generous for a slow machine and still far short of the 60 s resync.
+    await bed.until(
+      'deadline exceeded',
+      () => condition('Progressing')?.status === 'False',
+      10_000,
+    );
     assert.equal(condition('Progressing')?.reason, 'ProgressDeadlineExceeded');
     assert.equal(condition('Available')?.status, 'False');
     assert.equal(condition('Available')?.reason, 'MinimumReplicasUnavailable');
