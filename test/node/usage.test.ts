@@ -303,7 +303,7 @@ describe('usage sampler: rates between kept samples, or a fresh pair a window ap
 });
 
 describe('exec runtime stats: process groups measured from /proc', function () {
-  this.timeout(20_000);
+  this.timeout(30_000);
   const pod: PodRef = { uid: 'uid-top', namespace: 'default', name: 'top' };
   let stateDir: string;
   let rt: ExecRuntime;
@@ -327,11 +327,17 @@ describe('exec runtime stats: process groups measured from /proc', function () {
     await start('busy', ['/bin/sh', '-c', 'while :; do :; done']);
     await start('idle', ['sleep', '600']);
     const sample = async () => new Map((await rt.stats()).map((s) => [s.name, s]));
-    const before = await sample();
-    await sleep(600);
-    const after = await sample();
-    assert.deepEqual([...after.keys()].sort(), ['busy', 'idle']);
+    let before = await sample();
+    let after = before;
     const rate = (name: string) => cpuRate(before.get(name)!, after.get(name)!)!.nanoCores;
+    // The busy loop gets what share of the CPU a loaded machine leaves it, and
+    // one window may find it starved: measure windows until one shows it busy.
+    for (const deadline = Date.now() + 15_000; ; before = after) {
+      await sleep(600);
+      after = await sample();
+      assert.deepEqual([...after.keys()].sort(), ['busy', 'idle']);
+      if (rate('busy') > 3e8 || Date.now() > deadline) break;
+    }
     assert.ok(rate('busy') > 3e8, `busy: ${rate('busy')} nanocores`);
     assert.ok(rate('idle') < rate('busy') / 10, `idle ${rate('idle')} vs busy ${rate('busy')}`);
     for (const s of after.values()) assert.ok(s.memoryBytes > 0, `${s.name} holds memory`);
