@@ -164,9 +164,12 @@ describe('exec runtime: pods as host processes', function () {
 
     it('stops with SIGTERM to the group: exit 143, logs kept, no more exec', async () => {
       const session = await rt.exec(main, ['sleep', '30'], { stdin: false });
+      // A grace far longer than stopping takes, even on a loaded machine:
+      // returning in well under half of it means stop did not wait it out.
       const t0 = Date.now();
-      await rt.stop(main, 1);
-      assert.ok(Date.now() - t0 < 900, 'sleep dies of SIGTERM without waiting for the grace');
+      await rt.stop(main, 10);
+      const took = Date.now() - t0;
+      assert.ok(took < 5000, `sleep dies of SIGTERM without waiting for the grace (${took} ms)`);
       const d = await rt.inspect(main);
       assert.deepEqual([d.running, d.exitCode, d.oomKilled], [false, 143, false]);
       assert.match(d.finishedAt!, ISO_SECONDS);
