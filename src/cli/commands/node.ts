@@ -93,7 +93,10 @@ export function nodeCommand(): Command {
     .option('--config <file>', 'settings in YAML (flags and BATON_* variables take precedence)')
     .option('--name <name>', 'node name (default: the host name)')
     .option('--masters <list>', 'master addresses, host:port[,host:port...]')
-    .option('--join <list>', 'the same as --masters (with --token: baton node --join ADDR --token T)')
+    .option(
+      '--join <list>',
+      'the same as --masters (with --token: baton node --join ADDR --token T)',
+    )
     .option('--labels <list>', 'node labels, k=v[,k=v...] (e.g. pool=gpu)')
     .option('--taints <list>', 'taints, key[=value]:Effect[,...]')
     .option(
