@@ -35,7 +35,13 @@ function boundPod(bed: ControllerBed, name: string, node: string, tolerations?: 
 describe('node lifecycle controller', () => {
   let bed: ControllerBed;
   beforeEach(() => {
-    bed = new ControllerBed({ ...DEFAULT_SETTINGS, resyncMs: 50 });
+    // The times below are for a 10 s grace period and a 5 s eviction delay (not the defaults).
+    bed = new ControllerBed({
+      ...DEFAULT_SETTINGS,
+      nodeGracePeriodMs: 10_000,
+      podEvictionDelayMs: 5_000,
+      resyncMs: 50,
+    });
   });
   afterEach(() => bed.stop());
 
