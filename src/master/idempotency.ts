@@ -32,7 +32,8 @@ type Call = Parameters<typeof callerOf>[0] & { metadata: grpc.Metadata; request:
  */
 export interface WriteKey {
   key: string;
-  digest: string;
+  /** Absent only on a forwarded write that came without one: then it is not compared. */
+  digest?: string;
 }
 
 /**
@@ -42,11 +43,9 @@ export interface WriteKey {
 export function writeKey(call: Call, method: string): WriteKey | undefined {
   const forwarded = call.metadata.get(SCOPED_KEY);
   if (forwarded.length > 0 && call.metadata.get(FORWARDED).length > 0) {
+    // The digest of the client's own request: the forwarded one may be rewritten.
     const digest = call.metadata.get(SCOPED_DIGEST);
-    return {
-      key: String(forwarded[0]),
-      digest: digest.length > 0 ? String(digest[0]) : digestOf(method, call.request),
-    };
+    return { key: String(forwarded[0]), digest: digest.length > 0 ? String(digest[0]) : undefined };
   }
   const given = call.metadata.get(IDEMPOTENCY_KEY);
   if (given.length === 0) return undefined;
@@ -79,7 +78,7 @@ export function digestOf(method: string, request: unknown): string {
 export function forwardKey(md: grpc.Metadata, k: WriteKey | undefined): void {
   if (k === undefined) return;
   md.set(SCOPED_KEY, k.key);
-  md.set(SCOPED_DIGEST, k.digest);
+  if (k.digest !== undefined) md.set(SCOPED_DIGEST, k.digest);
 }
 
 /** A command with its key, ready to propose (a command without a key is proposed as it is). */

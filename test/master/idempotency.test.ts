@@ -72,7 +72,7 @@ describe('idempotency keys of writes', () => {
   it('tell requests apart by method and fields, and a retry from its original by neither', () => {
     const req = { objectJson: '{"kind":"ConfigMap","metadata":{"name":"a"}}', dryRun: false };
     const k = { [IDEMPOTENCY_KEY]: 'abcdefgh' };
-    const d = writeKey(call(k, alice, req), 'apply')!.digest;
+    const d = writeKey(call(k, alice, req), 'apply')!.digest!;
     assert.match(d, /^[A-Za-z0-9_-]{22}$/);
     assert.equal(writeKey(call(k, alice, { ...req }), 'apply')!.digest, d, 'a retry');
     assert.equal(digestOf('apply', req), d);

@@ -1,13 +1,11 @@
-import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../../src/raft/grpc-transport';
-import { LevelDbStore } from '../../src/raft/leveldb-store';
-import { RaftNode, RaftNodeOptions } from '../../src/raft/raft-node';
+import { RaftNodeOptions } from '../../src/raft/raft-node';
 import { freePort } from '../support/raft-kv/processes';
-import { encodePut, KvStateMachine } from '../support/raft-kv/state-machine';
+import { RaftMember, startRaftMember } from '../support/raft-member';
+import { encodePut } from '../support/raft-kv/state-machine';
 
 /** The masters' settings: 50 ms ticks, a heartbeat every tick, elections after 20-40 ticks. */
 const MASTER = {
@@ -18,63 +16,15 @@ const MASTER = {
 /** More with LEADER_KILL_ROUNDS=n. */
 const ROUNDS = Number(process.env.LEADER_KILL_ROUNDS ?? 5);
 
-interface Member {
-  id: number;
-  node: RaftNode;
-  /** Like kill -9: no more ticks, no goodbye, its connections cut. */
-  kill(): Promise<void>;
-}
+type Member = RaftMember;
 
-async function startMember(
+function startMember(
   id: number,
   peers: Record<number, string>,
   dir: string,
   bootstrap?: number[],
 ): Promise<Member> {
-  const store = await LevelDbStore.open(dir);
-  let node: RaftNode | undefined;
-  const transport = new GrpcTransport({
-    selfId: id,
-    handler: {
-      receive: (m) => node?.receive(m),
-      reportUnreachable: (p) => node?.reportUnreachable(p),
-      reportSnapshot: (p, ok) => node?.reportSnapshot(p, ok),
-    },
-  });
-  const server = new grpc.Server(RAFT_SERVER_OPTIONS);
-  transport.register(server);
-  await new Promise<number>((resolve, reject) =>
-    server.bindAsync(peers[id], grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  const n = (node = await RaftNode.start({
-    id,
-    peers,
-    store,
-    transport,
-    stateMachine: new KvStateMachine(),
-    bootstrap,
-    ...MASTER,
-  }));
-  return {
-    id,
-    node: n,
-    async kill() {
-      // grpc-js 1.14 forceShutdown() leaves accepted connections open when
-      // channelz is off (as RAFT_SERVER_OPTIONS has it): the peers would go
-      // on talking to this dead member's closed transport, and never reach
-      // its restarted self on the same address. A dying process cuts them.
-      const servers = (
-        server as unknown as { http2Servers?: Map<unknown, { sessions: Set<{ destroy(): void }> }> }
-      ).http2Servers;
-      for (const info of servers?.values() ?? []) for (const s of info.sessions) s.destroy();
-      server.forceShutdown();
-      await n.stop();
-      await transport.close();
-      await store.close();
-    },
-  };
+  return startRaftMember(id, peers, dir, { ...MASTER, bootstrap });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,28 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { DurableStore } from '../../src/raft/durable-store';
-import { GrpcTransport, RAFT_SERVER_OPTIONS } from '../../src/raft/grpc-transport';
-import { LevelDbStore } from '../../src/raft/leveldb-store';
-import {
-  decodeSnapshotData,
-  encodeSnapshotData,
-  RaftNode,
-  RaftNodeOptions,
-} from '../../src/raft/raft-node';
+import { decodeSnapshotData, encodeSnapshotData, RaftNodeOptions } from '../../src/raft/raft-node';
 import { ConfChangeType, RaftError, StateType } from '../../src/raft/types';
 import { freePort } from '../support/raft-kv/processes';
-import { encodePut, KvStateMachine } from '../support/raft-kv/state-machine';
+import { RaftMember, RaftMemberOptions, startRaftMember } from '../support/raft-member';
+import { encodePut } from '../support/raft-kv/state-machine';
 
-/** One member in this process: real LevelDB, real gRPC transport on loopback. */
-interface Member {
-  id: number;
-  node: RaftNode;
-  sm: KvStateMachine;
-  store: DurableStore;
-  stop(): Promise<void>;
-}
+type Member = RaftMember;
 
 const dirs: string[] = [];
 const fast = {
@@ -32,60 +18,14 @@ const fast = {
   requestTimeoutMs: 3000,
 } satisfies Partial<RaftNodeOptions>;
 
-async function startMember(
+/** A member with the fast timers, unless `opts` says otherwise. */
+function startMember(
   id: number,
   peers: Record<number, string>,
   dir: string,
-  opts: Partial<RaftNodeOptions> & { wrapStore?: (s: DurableStore) => DurableStore } = {},
+  opts: RaftMemberOptions = {},
 ): Promise<Member> {
-  const sm = new KvStateMachine();
-  const raw = await LevelDbStore.open(dir);
-  const store = opts.wrapStore ? opts.wrapStore(raw) : raw;
-  let node: RaftNode | undefined;
-  const transport = new GrpcTransport({
-    selfId: id,
-    handler: {
-      receive: (m) => node?.receive(m),
-      reportUnreachable: (p) => node?.reportUnreachable(p),
-      reportSnapshot: (p, ok) => node?.reportSnapshot(p, ok),
-    },
-  });
-  const server = new grpc.Server(RAFT_SERVER_OPTIONS);
-  transport.register(server);
-  await new Promise<number>((resolve, reject) =>
-    server.bindAsync(peers[id], grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  try {
-    node = await RaftNode.start({
-      id,
-      peers,
-      store,
-      transport,
-      stateMachine: sm,
-      ...fast,
-      ...opts,
-    });
-  } catch (err) {
-    server.forceShutdown();
-    await transport.close();
-    await raw.close();
-    throw err;
-  }
-  const n = node;
-  return {
-    id,
-    node: n,
-    sm,
-    store,
-    async stop() {
-      await n.stop();
-      server.forceShutdown();
-      await transport.close();
-      await raw.close();
-    },
-  };
+  return startRaftMember(id, peers, dir, { ...fast, ...opts });
 }
 
 async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
